@@ -1,0 +1,60 @@
+"""The command line: a thin shell over the library. One module per command; heavy imports
+(torch, onnx, onnxruntime) happen inside the commands that need them."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from opkit import __version__, ui
+from opkit.errors import OpkitError
+
+# command -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "new": ("opkit.cli.new", "create a new op: ops/<op>/spec.py and ops/<op>/<op>.cc"),
+    "build": ("opkit.cli.build", "generate the glue and build the op library (cmake + ninja)"),
+    "verify": ("opkit.cli.verify", "export a model, run it in ONNX Runtime with the library, compare with PyTorch"),
+    "doctor": ("opkit.cli.doctor", "show what opkit found and uses, and how to fix what is missing"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # exit 2 with one line, like every usage error
+        self.print_usage(sys.stderr)
+        print(f"opkit: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="opkit", description="Custom operators for PyTorch models that ship through ONNX.")
+    parser.add_argument("--version", action="version", version=f"opkit {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only results and errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, (module, help_) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(_module=module)
+        importlib.import_module(module).add_arguments(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    ui.set_quiet(args.quiet)
+    try:
+        return int(importlib.import_module(args._module).run(args) or 0)
+    except OpkitError as exc:
+        print(exc.render(), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("opkit: interrupted", file=sys.stderr)
+        return 130
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""opkit build: generate the glue and build the op library."""
+
+from __future__ import annotations
+
+import argparse
+
+from opkit import ui
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workspace", metavar="DIR", help="the workspace (default: nearest folder with ops/)")
+    p.add_argument("--sanitize", action="store_true", help="build with AddressSanitizer + UBSan (build/asan/)")
+    p.add_argument("--native", action="store_true", help="tune for this CPU (-march=native); not portable")
+    p.add_argument("-v", "--verbose", action="store_true", help="show every compiler command and message")
+
+
+def run(args: argparse.Namespace) -> int:
+    from opkit.build.driver import build
+    from opkit.build.workspace import find_workspace
+
+    ws = find_workspace(explicit=args.workspace)
+    ui.info(f"building the op library of {ws.root}")
+    result = build(ws, sanitize=args.sanitize, native_arch=args.native, verbose=args.verbose)
+    state = "built" if result.compiled else "up to date"
+    ops = ", ".join(s.qualname for s in result.specs)
+    ui.info(f"{state} in {result.seconds:.2f} s: {len(result.specs)} op(s): {ops}")
+    print(result.library)
+    return 0

@@ -1,0 +1,6 @@
+"""opkit doctor."""
+import argparse
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    pass
+def run(args):
+    raise NotImplementedError

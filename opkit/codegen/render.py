@@ -1,0 +1,226 @@
+"""Renderers: OpSpec -> text of every generated file. Pure: they return strings and touch no file.
+
+The view models built here hold every C++ spelling (types, literals, call arguments), so the
+templates only print.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from opkit import __version__
+from opkit.codegen.env import render
+from opkit.spec.dtypes import DTYPES
+from opkit.spec.model import ATTR_CPP, ATTR_PY, Dim, OpSpec, Output
+
+LIBRARY_TARGET = "opkit_ops"
+ORT_API_VERSION = 21  # the headers opkit builds against: the oldest runtime pyproject allows (1.21)
+
+
+def _float_lit(v: float) -> str:
+    if math.isnan(v):
+        return "std::numeric_limits<float>::quiet_NaN()"
+    if math.isinf(v):
+        return ("-" if v < 0 else "") + "std::numeric_limits<float>::infinity()"
+    return f"{v!r}f"
+
+
+def cpp_literal(kind: str, value: Any) -> str:
+    if kind == "float":
+        return _float_lit(value)
+    if kind == "int":
+        return f"int64_t{{{value}}}" if value >= 0 else f"int64_t{{{value}LL}}"
+    if kind == "bool":
+        return "true" if value else "false"
+    if kind == "str":
+        return json.dumps(value)
+    if kind == "floats":
+        return "{" + ", ".join(_float_lit(v) for v in value) + "}"
+    if kind == "ints":
+        return "{" + ", ".join(f"int64_t{{{v}}}" for v in value) + "}"
+    return "{" + ", ".join(json.dumps(v) for v in value) + "}"
+
+
+def _cpp_elem(spec: OpSpec, t) -> str:
+    return t.typevar if t.typevar else DTYPES[t.dtype].cpp
+
+
+def _onnx_type_expr(spec: OpSpec, t) -> str:
+    return f"opkit::glue::onnx_type<{t.typevar}>()" if t.typevar else DTYPES[t.dtype].ort_enum
+
+
+def compute_params(spec: OpSpec, *, maybe_unused: bool = False) -> str:
+    mu = "[[maybe_unused]] " if maybe_unused else ""
+    parts = [f"{mu}opkit::Context& ctx", f"{mu}const Attrs& attrs"]
+    for i in spec.inputs:
+        e = _cpp_elem(spec, i.type)
+        wrapper = "Variadic" if i.variadic else "Optional" if i.optional else "Input"
+        parts.append(f"{mu}const opkit::{wrapper}<{e}>& {i.name}")
+    for o in spec.outputs:
+        parts.append(f"{mu}opkit::Output<{_cpp_elem(spec, o.type)}>& {o.name}")
+    return ", ".join(parts)
+
+
+def template_params(spec: OpSpec) -> str:
+    return ", ".join(f"typename {t.name}" for t in spec.typevars)
+
+
+def kernel_signature(spec: OpSpec) -> str:
+    """The definition a kernel file must provide, as it would be written there."""
+    tp = template_params(spec)
+    head = f"template <{tp}>\n" if tp else ""
+    return f"{head}void {spec.name}::compute({compute_params(spec)})"
+
+
+def _alloc_lines(spec: OpSpec, out: Output) -> list[str]:
+    if out.shape is None or not out.shape.static:
+        return []
+    lines = []
+    for d in out.shape.dims:
+        lines.extend(_alloc_dim(d))
+    return lines
+
+
+def _alloc_dim(d: Dim) -> list[str]:
+    if d.kind == "dims":
+        return [f"opkit::glue::append_dims(shape, {d.input}.shape(), {_b(d.start)}, {d.start or 0}, "
+                f"{_b(d.stop)}, {d.stop or 0});"]
+    if d.kind == "dim":
+        return [f'shape.push_back(opkit::glue::dim_of({d.input}.shape(), {d.index}, "{d.input}"));']
+    if d.kind == "attr":
+        return [f'if (attrs.{d.attr} < 0) throw opkit::Error("attribute \'{d.attr}\' is negative; '
+                f'it gives an output dimension");',
+                f"shape.push_back(attrs.{d.attr});"]
+    return [f"shape.push_back(int64_t{{{d.value}}});"]
+
+
+def _b(v: Any) -> str:
+    return "false" if v is None else "true"
+
+
+def _infer_lines(spec: OpSpec, out: Output) -> list[str]:
+    """Shape inference on ORT's symbolic shapes; `break` leaves the output's shape unset."""
+    if out.shape is None or not out.shape.static:
+        return []
+    index = {i.name: n for n, i in enumerate(spec.inputs)}
+    lines = []
+    for name in out.shape.inputs:
+        lines.append(f"const auto& s_{name} = ctx.GetInputShape({index[name]});")
+        # An input of unknown rank also shows as rank 0: leave the output shape to the model.
+        lines.append(f"if (s_{name}.empty()) break;")
+    for d in out.shape.dims:
+        if d.kind == "dims":
+            lines.append(f"opkit::glue::append_dims(shape, s_{d.input}, {_b(d.start)}, {d.start or 0}, "
+                         f"{_b(d.stop)}, {d.stop or 0});")
+        elif d.kind == "dim":
+            lines.append(f"if (!opkit::glue::has_dim(s_{d.input}, {d.index})) break;")
+            lines.append(f"shape.push_back(opkit::glue::dim_at(s_{d.input}, {d.index}));")
+        elif d.kind == "attr":
+            a = spec.attr(d.attr)
+            default = a.default if not a.required else -1
+            lines.append(f'const int64_t a_{d.attr} = opkit::glue::attr_int_or(ctx, "{d.attr}", int64_t{{{default}}});')
+            lines.append(f"if (a_{d.attr} < 0) break;")
+            lines.append(f"shape.push_back(Sym(a_{d.attr}));")
+        else:
+            lines.append(f"shape.push_back(Sym(int64_t{{{d.value}}}));")
+    return lines
+
+
+def op_view(spec: OpSpec) -> dict[str, Any]:
+    folder = spec.folder
+    tvs = [t.name for t in spec.typevars]
+    combos = spec.kernel_combos
+    inputs = []
+    for n, i in enumerate(spec.inputs):
+        e = _cpp_elem(spec, i.type)
+        rank = -1 if i.type.rank is None else i.type.rank
+        if i.variadic:
+            fetch = f'const opkit::Variadic<{e}> {i.name} = io.variadic<{e}>({n}, "{i.name}", {rank});'
+        elif i.optional:
+            fetch = f'const opkit::Optional<{e}> {i.name} = io.optional<{e}>({n}, "{i.name}", {rank});'
+        else:
+            fetch = f'const opkit::Input<{e}> {i.name} = io.required<{e}>({n}, "{i.name}", {rank});'
+        inputs.append({"name": i.name, "fetch": fetch})
+    outputs = [{
+        "name": o.name, "index": n, "cpp": _cpp_elem(spec, o.type), "onnx_type": _onnx_type_expr(spec, o.type),
+        "alloc": _alloc_lines(spec, o), "infer": _infer_lines(spec, o),
+    } for n, o in enumerate(spec.outputs)]
+    attrs = [{
+        "name": a.name, "cpp_type": ATTR_CPP[a.kind], "required": a.required, "supported": a.kind != "strs",
+        "cpp_default": "{}" if a.required else " = " + cpp_literal(a.kind, a.default),
+        "comment": ("required " if a.required else "") + ATTR_PY[a.kind] +
+                   ("" if a.required else f", default {list(a.default) if isinstance(a.default, tuple) else a.default!r}"),
+        "check": "",
+    } for a in spec.attrs]
+    char = {True: "INPUT_OUTPUT_OPTIONAL"}
+    return {
+        "name": spec.name, "domain": spec.domain, "qualname": spec.qualname, "folder": folder,
+        "version": spec.version, "signature": spec.signature,
+        "spec_file": f"ops/{folder}/spec.py", "kernel_include": f"ops/{folder}/{folder}.cc",
+        "attrs": attrs, "inputs": inputs, "outputs": outputs,
+        "template_params": template_params(spec),
+        "compute_params": compute_params(spec),
+        "glue_template_params": ", ".join(f"typename {t}" for t in tvs) or "typename Unused",
+        "compute_template_args": f"<{', '.join(tvs)}>" if tvs else "",
+        "compute_call_args": ", ".join(["ctx", "attrs"] + [i.name for i in spec.inputs] +
+                                       [o.name for o in spec.outputs]),
+        "combos": [", ".join(DTYPES[c[t]].cpp for t in tvs) for c in combos] if tvs else ["void"],
+        "combo_comments": [", ".join(f"{t}={c[t]}" for t in tvs) or "no type variables" for c in combos],
+        "input_onnx_types": ", ".join(_onnx_type_expr(spec, i.type) for i in spec.inputs),
+        "input_characteristics": ", ".join(
+            "INPUT_OUTPUT_VARIADIC" if i.variadic else char.get(i.optional, "INPUT_OUTPUT_REQUIRED")
+            for i in spec.inputs),
+        "output_onnx_types": ", ".join(_onnx_type_expr(spec, o.type) for o in spec.outputs),
+        "has_shape_inference": any(o["infer"] for o in outputs),
+    }
+
+
+def library_info(specs: Sequence[OpSpec]) -> dict[str, Any]:
+    return {
+        "opkit_version": __version__,
+        "ort_api_version": ORT_API_VERSION,
+        "ops": [{"domain": s.domain, "name": s.name, "version": s.version, "signature": s.signature,
+                 "kernels": [", ".join(f"{k}={v}" for k, v in c.items()) for c in s.kernel_combos]}
+                for s in specs],
+    }
+
+
+def render_library(specs: Sequence[OpSpec]) -> dict[str, str]:
+    """Every generated file of the library, relative to the generated folder."""
+    views = [op_view(s) for s in specs]
+    info = json.dumps(library_info(specs), sort_keys=True)
+    files = {
+        "include/opkit/kernel.h": render("cpp/kernel.h.j2"),
+        "include/opkit/glue.h": render("cpp/glue.h.j2", dtypes=list(DTYPES.values())),
+        "src/register.cc": render("cpp/register.cc.j2", ops=views, library_name=f"lib{LIBRARY_TARGET}.so",
+                                  info_literal=f'"OPKIT_INFO" R"opkit({info})opkit"'),
+        "exports.map": render("cpp/exports.map.j2"),
+        "opkit_ops.cmake": render("cpp/ops.cmake.j2", ops=views, target=LIBRARY_TARGET),
+    }
+    for v in views:
+        files[f"include/{v['folder']}.opkit.h"] = render("cpp/op.h.j2", op=v)
+        files[f"src/{v['folder']}.glue.cc"] = render("cpp/op_glue.cc.j2", op=v)
+    return files
+
+
+def render_kernel_file(spec: OpSpec, body: str | None = None) -> str:
+    """A user kernel file: `body` is a working implementation, or else a NotImplemented skeleton."""
+    if body is None:
+        tp = template_params(spec)
+        head = f"template <{tp}>\n" if tp else ""
+        body = (f"{head}void {spec.name}::compute({compute_params(spec, maybe_unused=True)}) {{\n"
+                f"  // Write the maths here; see the README's \"Kernel API\".\n"
+                f"  throw opkit::NotImplemented(name);\n}}\n")
+    return render("cpp/kernel.cc.j2", name=spec.name, folder=spec.folder, body=body)
+
+
+def render_spec_file(name: str, folder: str, domain: str) -> str:
+    return render("python/spec.py.j2", name=name, folder=folder, domain=domain)
+
+
+def render_workspace_files() -> dict[str, str]:
+    return {"CMakeLists.txt": render("workspace/CMakeLists.txt.j2"),
+            ".gitignore": render("workspace/gitignore.j2")}

@@ -1,0 +1,97 @@
+"""``@opkit.op``: the decorator users write, and the callable op it returns."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from opkit.spec.model import OpSpec
+from opkit.spec.parse import parse_op
+
+_recorder = threading.local()
+
+
+@contextlib.contextmanager
+def record_calls() -> Iterator[set[str]]:
+    """Collect the qualnames of every opkit op called inside the block (used by verify)."""
+    calls: set[str] = set()
+    prev = getattr(_recorder, "calls", None)
+    _recorder.calls = calls
+    try:
+        yield calls
+    finally:
+        _recorder.calls = prev
+
+
+class Op:
+    """An opkit op: call it like a torch function. ``.spec`` is its frozen OpSpec."""
+
+    def __init__(self, spec: OpSpec, reference: Callable) -> None:
+        self.spec = spec
+        self.reference = reference
+        self._signature = inspect.signature(reference)
+        self._torch_op, self._state = _make_torch_op(spec, reference)
+        functools.update_wrapper(self, reference)
+
+    @property
+    def torch_op(self) -> Any:
+        """The torch.library op (``torch.ops.<namespace>.<name>``)."""
+        return self._torch_op
+
+    def register_fake(self, fn: Callable) -> Callable:
+        """Override the fake implementation (for outputs whose size depends on the data)."""
+        self._state["fake"] = fn
+        return fn
+
+    def bind(self, *args: Any, **kwargs: Any) -> list[Any]:
+        """Arguments in spec order, defaults filled in, lists as lists."""
+        bound = self._signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        values = []
+        for name in self.spec.param_order:
+            v = bound.arguments[name]
+            values.append(list(v) if isinstance(v, tuple) else v)
+        return values
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        calls = getattr(_recorder, "calls", None)
+        if calls is not None:
+            calls.add(self.spec.qualname)
+        return self._torch_op(*self.bind(*args, **kwargs))
+
+    def __repr__(self) -> str:
+        return f"<opkit op {self.spec.qualname}: {self.spec.signature}>"
+
+
+def _make_torch_op(spec: OpSpec, reference: Callable) -> tuple[Any, dict]:
+    from opkit.torchop import make_torch_op
+
+    return make_torch_op(spec, reference)
+
+
+def op(
+    name: str,
+    *,
+    domain: str,
+    types: Mapping[str, str | Sequence[str]] | None = None,
+    outputs: Sequence[str] | None = None,
+    shapes: Mapping[str, Any] | None = None,
+    version: int = 1,
+) -> Callable[[Callable], Op]:
+    """Declare an op from its reference implementation.
+
+    name: the ONNX op type (CamelCase). domain: its ONNX domain. types: type variables and the
+    dtypes each allows. outputs: output names (default "y", or "y0", "y1", ...). shapes: output
+    shape rules, e.g. ``{"y": "x"}`` or ``{"values": ("x[:-1]", "k")}``. version: the domain's opset version.
+    """
+
+    def wrap(fn: Callable) -> Op:
+        spec = parse_op(fn, name=name, domain=domain, version=version, types=types, outputs=outputs,
+                        shapes=shapes)
+        return Op(spec, fn)
+
+    return wrap
