@@ -1,6 +1,37 @@
-"""opkit verify."""
+"""opkit verify model.py: export the whole model, run it in ONNX Runtime with the library, compare."""
+
+from __future__ import annotations
+
 import argparse
+import json
+from pathlib import Path
+
+from opkit import ui
+from opkit.errors import UsageError
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    pass
-def run(args):
-    raise NotImplementedError
+    p.add_argument("model", help="a Python file defining `model`, `example_inputs` and optionally `dynamic_shapes`")
+    p.add_argument("--workspace", metavar="DIR", help="the workspace (default: nearest folder with ops/ above the model)")
+    p.add_argument("--json", metavar="FILE", help="also write the report as JSON to FILE")
+    p.add_argument("--sanitize", action="store_true", help="use the AddressSanitizer/UBSan build of the library")
+    p.add_argument("--timeout", type=float, metavar="S", help="limit for the ONNX Runtime run (default 300 s)")
+    p.add_argument("--opset", type=int, help="the ONNX opset to export to (default: the exporter's)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from opkit.build.workspace import find_workspace
+
+    model = Path(args.model)
+    if not model.is_file():
+        raise UsageError(f"no such model file: {model}", fix="pass the path of a Python file defining `model` and "
+                         "`example_inputs`")
+    ws = find_workspace(start=model.resolve().parent, explicit=args.workspace)
+    from opkit.verify.driver import verify
+
+    report = verify(model, ws, sanitize=args.sanitize, timeout=args.timeout, opset=args.opset)
+    print(report.render())
+    if args.json:
+        Path(args.json).write_text(json.dumps(report.to_dict(), indent=1))
+        ui.info(f"wrote {args.json}")
+    return 0 if report.ok else 1

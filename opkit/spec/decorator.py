@@ -13,6 +13,13 @@ from opkit.spec.model import OpSpec
 from opkit.spec.parse import parse_op
 
 _recorder = threading.local()
+# Every op defined in this process, by qualname: the exporter needs a translation for each op
+# that may appear in a model, whichever workspace or package defined it.
+_registry: dict[str, "Op"] = {}
+
+
+def registered_ops() -> list["Op"]:
+    return list(_registry.values())
 
 
 @contextlib.contextmanager
@@ -36,6 +43,7 @@ class Op:
         self._signature = inspect.signature(reference)
         self._torch_op, self._state = _make_torch_op(spec, reference)
         functools.update_wrapper(self, reference)
+        _registry[spec.qualname] = self
 
     @property
     def torch_op(self) -> Any:

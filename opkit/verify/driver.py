@@ -1,0 +1,261 @@
+"""The verify pipeline: build -> eager -> export -> graph check -> ORT (child) -> compare -> other sizes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from opkit import ui
+from opkit.build.workspace import Workspace
+from opkit.errors import ExportError, NativeRunError
+from opkit.verify.compare import compare
+from opkit.verify.native import crash_error, run_worker
+from opkit.verify.report import Report, Run
+
+
+def to_numpy(t: Any) -> np.ndarray:
+    import torch
+
+    t = t.detach().cpu().contiguous()
+    if t.dtype == torch.bfloat16:
+        import ml_dtypes
+
+        return t.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+    return t.numpy()
+
+
+def flatten_outputs(out: Any) -> list:
+    import torch
+
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, (tuple, list)):
+        return [t for o in out for t in flatten_outputs(o)]
+    if isinstance(out, dict):
+        return [t for o in out.values() for t in flatten_outputs(o)]
+    raise ExportError(f"the model returned {type(out).__name__}", expected="a tensor or a tuple of tensors")
+
+
+def graph_nodes(model: Any) -> set[tuple[str, str]]:
+    found = {(n.domain, n.op_type) for n in model.graph.node}
+    for f in model.functions:
+        found |= {(n.domain, n.op_type) for n in f.node}
+    return found
+
+
+def ops_behind(model: Any, output: str, custom: set[tuple[str, str]]) -> list[str]:
+    """The custom ops that the given graph output depends on."""
+    producer = {o: n for n in model.graph.node for o in n.output}
+    seen, stack, found = set(), [output], []
+    while stack:
+        name = stack.pop()
+        node = producer.get(name)
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if (node.domain, node.op_type) in custom:
+            found.append(f"{node.domain}::{node.op_type} (node {node.name})")
+        stack.extend(i for i in node.input if i)
+    return sorted(set(found))
+
+
+def save_inputs(tensors: list, folder: Path) -> list[list[int]]:
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    for k, t in enumerate(tensors):
+        np.save(folder / f"{k}.npy", to_numpy(t), allow_pickle=False)
+    return [list(t.shape) for t in tensors]
+
+
+def _dims_of(dynamic_shapes: Any, example_inputs: tuple, model: Any) -> list[list[tuple[int, Any]]]:
+    """For each input, [(axis, Dim or hint)] from a torch.export-style dynamic_shapes."""
+    import inspect
+
+    n = len(example_inputs)
+    if dynamic_shapes is None:
+        return [[] for _ in range(n)]
+    if isinstance(dynamic_shapes, dict):
+        params = list(inspect.signature(model.forward).parameters)
+        per_input = [dynamic_shapes.get(p) for p in params[:n]]
+    else:
+        per_input = list(dynamic_shapes) + [None] * (n - len(dynamic_shapes))
+    out = []
+    for spec in per_input:
+        if spec is None:
+            out.append([])
+        elif isinstance(spec, dict):
+            out.append(sorted(spec.items()))
+        else:
+            out.append([(ax, d) for ax, d in enumerate(spec) if d is not None])
+    return out
+
+
+def other_sizes(example_inputs: tuple, dynamic_shapes: Any, model: Any, count: int = 2) -> list[tuple[str, list]]:
+    """New inputs at other sizes of the dynamic dimensions (dims sharing a Dim change together)."""
+    import torch
+
+    dims = _dims_of(dynamic_shapes, example_inputs, model)
+    groups: dict[str, tuple[int, int, int]] = {}  # key -> (original size, min, max)
+    keys: list[list[tuple[int, str]]] = []
+    for i, axes in enumerate(dims):
+        row = []
+        for ax, d in axes:
+            key = getattr(d, "__name__", None) or f"input{i}.dim{ax}"
+            size = example_inputs[i].shape[ax]
+            lo = getattr(d, "min", 2) or 2
+            hi = getattr(d, "max", None)
+            hi = hi if isinstance(hi, int) and hi < 2**31 else 4 * size + 8
+            groups.setdefault(key, (size, max(2, lo), hi))
+            row.append((ax, key))
+        keys.append(row)
+    if not groups:
+        return []
+    variants = []
+    g = torch.Generator().manual_seed(1234)
+    for v in range(count):
+        sizes = {}
+        for key, (size, lo, hi) in groups.items():
+            want = size + 3 if v == 0 else 2 * size + 1
+            if want > hi:
+                want = max(lo, size - 1) if v == 0 else hi
+            sizes[key] = min(max(want, lo), hi)
+        tensors = []
+        for i, t in enumerate(example_inputs):
+            shape = list(t.shape)
+            for ax, key in keys[i]:
+                shape[ax] = sizes[key]
+            tensors.append(_like(t, shape, g))
+        label = "other sizes: " + ", ".join(f"{k}={s}" for k, s in sizes.items())
+        variants.append((label, tensors))
+    return variants
+
+
+def _like(t: Any, shape: list[int], g: Any) -> Any:
+    import torch
+
+    if t.dtype.is_floating_point:
+        return torch.randn(shape, generator=g, dtype=torch.float32).to(t.dtype)
+    if t.dtype == torch.bool:
+        return torch.randint(0, 2, shape, generator=g).bool()
+    lo = int(t.min()) if t.numel() else 0
+    hi = int(t.max()) if t.numel() else 1
+    return torch.randint(lo, hi + 1, shape, generator=g, dtype=torch.int64).to(t.dtype)
+
+
+def verify(model_path: Path, ws: Workspace, *, sanitize: bool = False, timeout: float | None = None,
+           opset: int | None = None) -> Report:
+    from opkit.build.driver import build
+
+    timings: dict[str, float] = {}
+    with ui.step("building the op library", timings, "build"):
+        built = build(ws, sanitize=sanitize)
+    ui.detail(f"{'built' if built.compiled else 'up to date'}: {built.library}")
+
+    with ui.step("importing torch and the model", timings, "load"):
+        import torch
+
+        from opkit.build.specs import add_to_path, import_ops
+        from opkit.spec.decorator import record_calls, registered_ops
+        from opkit.verify.modelfile import load_model_file
+
+        add_to_path(ws)
+        mf = load_model_file(model_path, ws.root)
+        import_ops(ws)  # the translation table covers every op of the workspace
+    art = ws.build_dir / "verify" / model_path.stem
+    art.mkdir(parents=True, exist_ok=True)
+
+    with ui.step("running the model eagerly", timings, "eager"):
+        mf.model.eval()
+        with torch.no_grad(), record_calls() as calls:
+            eager = flatten_outputs(mf.model(*mf.example_inputs))
+    ops_called = sorted(calls)
+
+    with ui.step("exporting to ONNX (torch.onnx, dynamo)", timings, "export"):
+        from opkit.export.driver import export
+
+        exported = export(mf.model, mf.example_inputs, art / "model.onnx", registered_ops(),
+                          dynamic_shapes=mf.dynamic_shapes, opset=opset)
+    report = Report(model=str(model_path), library=str(built.library), exporter=exported.exporter,
+                    opset=exported.opset, ops=ops_called, timings=timings, artifacts=str(art))
+
+    with ui.step("checking the exported graph", timings, "check"):
+        import onnx
+
+        nodes = graph_nodes(exported.model)
+        for q in ops_called:
+            domain, name = q.split("::")
+            if (domain, name) not in nodes:
+                raise ExportError(f"{q} was called by the model but is not a node of the exported graph",
+                                  expected=f"a node {name} of domain {domain}",
+                                  got="the op was decomposed or dropped by the exporter",
+                                  fix="call the op through its opkit function (not its reference) in the model")
+        try:
+            onnx.checker.check_model(exported.model, full_check=True)
+        except Exception as exc:
+            raise ExportError(f"onnx.checker rejected the exported model: {exc}", where=str(exported.path)) from None
+    custom = {tuple(q.split("::")) for q in ops_called}
+
+    runs: list[tuple[str, list]] = [("example inputs", list(mf.example_inputs))]
+    runs += other_sizes(mf.example_inputs, mf.dynamic_shapes, mf.model)
+    job_runs, eager_by_run, shapes_by_run = [], [eager], []
+    with ui.step("running the model eagerly at other sizes" if len(runs) > 1 else "preparing inputs", timings,
+                 "eager (other sizes)"):
+        for k, (label, tensors) in enumerate(runs):
+            shapes_by_run.append(save_inputs(tensors, art / f"run{k}" / "inputs"))
+            if k:
+                with torch.no_grad():
+                    eager_by_run.append(flatten_outputs(mf.model(*tensors)))
+            job_runs.append({"label": label, "inputs": str(art / f"run{k}" / "inputs"),
+                             "outputs": str(art / f"run{k}" / "ort")})
+    with ui.step(f"running in onnxruntime with the op library ({len(runs)} input set(s), child process)",
+                 timings, "onnxruntime"):
+        job = {"model": str(exported.path), "libraries": [str(built.library)], "runs": job_runs}
+        child = run_worker(job, art, **({"timeout": timeout} if timeout else {}),
+                           env=_sanitizer_env() if sanitize else None)
+    if child.crashed:
+        raise crash_error(f"running {model_path} in ONNX Runtime", child, ops_called)
+    if child.error:
+        raise _ort_error(child.error, ops_called, ws)
+
+    out_names = child.result.get("outputs", [])
+    with ui.step("comparing with PyTorch", timings, "compare"):
+        for k, (label, _) in enumerate(runs):
+            comps = []
+            for j, want_t in enumerate(eager_by_run[k]):
+                got = np.load(art / f"run{k}" / "ort" / f"{j}.npy", allow_pickle=False)
+                name = out_names[j] if j < len(out_names) else f"output{j}"
+                comps.append(compare(name, got, to_numpy(want_t), mf.rtol, mf.atol))
+            report.runs.append(Run(label, comps, "native", shapes_by_run[k]))
+    for r in report.runs:
+        for c in r.comparisons:
+            if not c.ok:
+                behind = ops_behind(exported.model, c.name, custom)
+                report.failures.append(f"output {c.name!r} ({r.label}) differs from PyTorch; ops involved: "
+                                       f"{', '.join(behind) or 'none (a standard ONNX op?)'}")
+    if len(runs) == 1 and mf.dynamic_shapes is None:
+        report.notes.append("no dynamic_shapes in the model file: verified at the example sizes only")
+    (art / "report.json").write_text(json.dumps(report.to_dict(), indent=1))
+    return report
+
+
+def _sanitizer_env() -> dict:
+    import os
+
+    return dict(os.environ)
+
+
+def _ort_error(message: str, ops: list[str], ws: Workspace) -> NativeRunError:
+    if "OPKIT_NOT_IMPLEMENTED" in message:
+        op = next((o for o in ops if o.split("::")[1] in message), None)
+        return NativeRunError(f"the kernel of {op or 'an op'} is not written yet (it is still opkit's skeleton)",
+                              details=message.replace("OPKIT_NOT_IMPLEMENTED: ", ""),
+                              fix="write its maths in ops/<op>/<op>.cc; meanwhile `--backend python` runs the "
+                                  "reference inside ONNX Runtime")
+    return NativeRunError("ONNX Runtime failed to run the exported model with the op library",
+                          details=message.strip()[:2000], fix="the message names the op and what it expected")

@@ -1,0 +1,76 @@
+"""The verify report: a short table for people, the same data as JSON for tools."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from opkit.verify.compare import Comparison
+
+
+@dataclass
+class Run:
+    label: str
+    comparisons: list[Comparison]
+    backend: str = "native"
+    input_shapes: list[list[int]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.comparisons)
+
+
+@dataclass
+class Report:
+    model: str
+    library: str | None
+    exporter: str
+    opset: int
+    ops: list[str]
+    runs: list[Run] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    artifacts: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and bool(self.runs) and all(r.ok for r in self.runs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok, "model": self.model, "library": self.library, "exporter": self.exporter,
+            "opset": self.opset, "ops": self.ops, "notes": self.notes, "failures": self.failures,
+            "artifacts": self.artifacts, "timings_seconds": {k: round(v, 4) for k, v in self.timings.items()},
+            "runs": [{"label": r.label, "backend": r.backend, "ok": r.ok, "input_shapes": r.input_shapes,
+                      "outputs": [c.to_dict() for c in r.comparisons]} for r in self.runs],
+        }
+
+    def render(self) -> str:
+        lines = [f"model:    {self.model}",
+                 f"exporter: torch.onnx {self.exporter}, opset {self.opset}",
+                 f"ops:      {', '.join(self.ops) or 'none'}"]
+        if self.library:
+            lines.append(f"library:  {self.library}")
+        for r in self.runs:
+            shapes = " ".join("x".join(map(str, s)) or "scalar" for s in r.input_shapes)
+            lines.append("")
+            lines.append(f"{r.label} [{r.backend}] (inputs {shapes}):")
+            rows = [("output", "shape", "dtype", "max abs err", "max rel err", "tolerance", "result")]
+            for c in r.comparisons:
+                rows.append((c.name, "x".join(map(str, c.shape)) or "scalar", c.dtype, f"{c.max_abs:.3g}",
+                             f"{c.max_rel:.3g}", f"rtol {c.rtol:g} atol {c.atol:g}",
+                             "ok" if c.ok else "FAIL" + (f" ({c.problem})" if c.problem else "")))
+            widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+            for row in rows:
+                lines.append("  " + "  ".join(v.ljust(w) for v, w in zip(row, widths)) + "  " + row[-1])
+        if self.timings:
+            lines.append("")
+            lines.append("time: " + ", ".join(f"{k} {v:.2f} s" for k, v in self.timings.items()))
+        for n in self.notes:
+            lines.append(f"note: {n}")
+        for f in self.failures:
+            lines.append(f"FAIL: {f}")
+        lines.append("")
+        lines.append("PASS" if self.ok else "FAIL")
+        return "\n".join(lines)

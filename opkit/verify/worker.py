@@ -1,0 +1,64 @@
+"""Runs an ONNX model in ONNX Runtime with an op library, in a child process of opkit.
+
+A kernel that crashes takes down only this process. It imports no torch.
+Usage: python -m opkit.verify.worker JOB.json. The job names the model, the library and a
+list of runs (an input folder and an output folder each, tensors as .npy). The result
+(`result.json` beside the job) says what ran and any ONNX Runtime error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def main(job_path: str) -> int:
+    import numpy as np
+    import onnxruntime as ort
+
+    job = json.loads(Path(job_path).read_text())
+    result: dict = {"runs": [], "error": None, "ort_version": ort.__version__}
+    out_path = Path(job_path).with_name("result.json")
+
+    def save() -> None:
+        out_path.write_text(json.dumps(result, indent=1))
+
+    try:
+        so = ort.SessionOptions()
+        so.log_severity_level = 3
+        if job.get("threads"):
+            so.intra_op_num_threads = int(job["threads"])
+        for lib in job.get("libraries", []):
+            so.register_custom_ops_library(lib)
+        for lib in job.get("python_ops_libraries", []):
+            so.register_custom_ops_library(lib)
+        t0 = time.perf_counter()
+        sess = ort.InferenceSession(job["model"], so, providers=["CPUExecutionProvider"])
+        result["session_seconds"] = time.perf_counter() - t0
+        input_names = [i.name for i in sess.get_inputs()]
+        output_names = [o.name for o in sess.get_outputs()]
+        result["inputs"], result["outputs"] = input_names, output_names
+        for run in job["runs"]:
+            feeds = {n: np.load(Path(run["inputs"]) / f"{k}.npy", allow_pickle=False)
+                     for k, n in enumerate(input_names)}
+            t0 = time.perf_counter()
+            outs = sess.run(None, feeds)
+            seconds = time.perf_counter() - t0
+            od = Path(run["outputs"])
+            od.mkdir(parents=True, exist_ok=True)
+            for k, o in enumerate(outs):
+                np.save(od / f"{k}.npy", np.asarray(o), allow_pickle=False)
+            result["runs"].append({"label": run["label"], "seconds": seconds})
+            save()
+    except Exception as exc:  # an ORT error: reported to the parent, never a traceback
+        result["error"] = f"{type(exc).__name__}: {exc}"
+        save()
+        return 3
+    save()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
