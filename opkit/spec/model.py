@@ -75,9 +75,13 @@ class Input:
     optional: bool = False
     variadic: bool = False
     loc: SourceLoc | None = None
+    # An optional input written without "= None" (needed before a variadic input, which has no
+    # default): callers pass None explicitly.
+    no_default: bool = False
 
     def __post_init__(self) -> None:
         assert not (self.optional and self.variadic), self
+        assert self.optional or not self.no_default, self
 
     @property
     def text(self) -> str:
@@ -85,7 +89,7 @@ class Input:
         if self.variadic:
             return f"{self.name}: list[{t}]"
         if self.optional:
-            return f"{self.name}: {t} | None = None"
+            return f"{self.name}: {t} | None" + ("" if self.no_default else " = None")
         return f"{self.name}: {t}"
 
 

@@ -322,15 +322,16 @@ def parse_op(
                 and any(isinstance(a, TensorAnnotation) for a in typing.get_args(ann))):
             tensor = ann.tensor if isinstance(ann, OptionalTensor) else next(
                 a for a in typing.get_args(ann) if isinstance(a, TensorAnnotation))
-            if p.default is not None:
+            if p.default is not None and p.default is not p.empty:
                 raise SpecError(f"optional input {p.name!r} must default to None", where=loc,
-                                expected=f"{p.name}: {tensor!r} | None = None",
-                                got=str(p), fix="add '= None'")
+                                expected=f"{p.name}: {tensor!r} | None = None (or no default, when a "
+                                         "variadic input follows)",
+                                got=str(p), fix="write '= None'")
             if seen_variadic:
                 raise SpecError(f"tensor input {p.name!r} follows the variadic input {seen_variadic!r}", where=loc,
                                 fix=f"move {seen_variadic!r} last")
             inputs.append(Input(p.name, _tensor_type(tensor, typevars, loc, f"input {p.name!r}"), optional=True,
-                                loc=loc))
+                                loc=loc, no_default=p.default is p.empty))
         elif origin in (list, Sequence) and typing.get_args(ann) and isinstance(typing.get_args(ann)[0],
                                                                                  TensorAnnotation):
             if seen_variadic:
