@@ -149,7 +149,7 @@ def op_view(spec: OpSpec) -> dict[str, Any]:
         "alloc": _alloc_lines(spec, o), "infer": _infer_lines(spec, o),
     } for n, o in enumerate(spec.outputs)]
     attrs = [{
-        "name": a.name, "cpp_type": ATTR_CPP[a.kind], "required": a.required, "supported": a.kind != "strs",
+        "name": a.name, "cpp_type": ATTR_CPP[a.kind], "required": a.required,
         "cpp_default": "{}" if a.required else " = " + cpp_literal(a.kind, a.default),
         "comment": ("required " if a.required else "") + ATTR_PY[a.kind] +
                    ("" if a.required else f", default {list(a.default) if isinstance(a.default, tuple) else a.default!r}"),

@@ -17,7 +17,14 @@ def _type_str(t) -> str:
     return t.typevar if t.typevar else DTYPES[t.dtype].onnx_type
 
 
+def strings_tensor(name: str, value) -> onnx.TensorProto:
+    """A list[str] attribute's value: a 1-D string tensor (see ATTR_ONNX)."""
+    return onnx.helper.make_tensor(name, onnx.TensorProto.STRING, [len(value)], [str(v).encode() for v in value])
+
+
 def _default_attr(kind: str, name: str, value) -> onnx.AttributeProto:
+    if kind == "strs":
+        return onnx.helper.make_attribute(name, strings_tensor(name, value))
     if kind == "bool":
         value = int(value)
     elif kind in ("floats", "ints", "strs"):

@@ -9,10 +9,14 @@ from opkit.export.schema import op_schema
 from opkit.spec.model import OpSpec
 
 
-def onnx_attr_value(kind: str, value: Any) -> Any:
+def onnx_attr_value(kind: str, value: Any, name: str = "") -> Any:
+    if kind == "strs":
+        from opkit.export.schema import strings_tensor
+
+        return strings_tensor(name, value)
     if kind == "bool":
         return int(bool(value))
-    if kind in ("floats", "ints", "strs"):
+    if kind in ("floats", "ints"):
         return [float(v) for v in value] if kind == "floats" else list(value)
     if kind == "float":
         return float(value)
@@ -38,7 +42,7 @@ def translation(spec: OpSpec):
             if name in inputs:
                 call[name] = list(value) if inputs[name].variadic else value
             else:
-                call[name] = onnx_attr_value(kinds[name], value)
+                call[name] = onnx_attr_value(kinds[name], value, name)
         out = onnx_op(**call)
         return tuple(out) if n_out > 1 else out
 

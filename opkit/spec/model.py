@@ -20,8 +20,10 @@ ATTR_KINDS: tuple[str, ...] = ("float", "int", "bool", "str", "floats", "ints", 
 # How each attribute kind is written in a Python spec, and its ONNX attribute type.
 ATTR_PY = {"float": "float", "int": "int", "bool": "bool", "str": "str",
            "floats": "list[float]", "ints": "list[int]", "strs": "list[str]"}
+# list[str] is carried as a 1-D string TENSOR attribute: ONNX Runtime's kernel API (1.21) reads
+# tensor attributes but has no reader for STRINGS.
 ATTR_ONNX = {"float": "FLOAT", "int": "INT", "bool": "INT", "str": "STRING",
-             "floats": "FLOATS", "ints": "INTS", "strs": "STRINGS"}
+             "floats": "FLOATS", "ints": "INTS", "strs": "TENSOR"}
 ATTR_CPP = {"float": "float", "int": "int64_t", "bool": "bool", "str": "std::string",
             "floats": "std::vector<float>", "ints": "std::vector<int64_t>",
             "strs": "std::vector<std::string>"}
