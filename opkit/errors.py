@@ -104,3 +104,11 @@ class ExportError(OpkitError):
 
 class NativeRunError(OpkitError):
     """Native code (the op library in ONNX Runtime) failed, crashed or timed out in a child process."""
+
+
+class BackendUnsupportedError(OpkitError):
+    """An op's signature cannot run on the chosen verify backend (e.g. float16 on the Python backend)."""
+
+
+class ModelCheckError(OpkitError):
+    """`opkit check` (or verify's check after export) found custom-domain nodes that do not match the specs."""
