@@ -50,5 +50,9 @@ def op_schema(spec: OpSpec) -> OpSchema:
             attrs.append(OpSchema.Attribute(a.name, getattr(OpSchema.AttrType, ATTR_ONNX[a.kind]), "", required=True))
         else:
             attrs.append(OpSchema.Attribute(a.name, _default_attr(a.kind, a.name, a.default), ""))
-    return OpSchema(spec.name, spec.domain, spec.version, spec.doc or "", inputs=inputs, outputs=outputs,
-                    type_constraints=constraints, attributes=attrs)
+    schema = OpSchema(spec.name, spec.domain, spec.version, spec.doc or "", inputs=inputs, outputs=outputs,
+                      type_constraints=constraints, attributes=attrs)
+    from opkit.export.infer import inference_function
+
+    schema.set_type_and_shape_inference_function(inference_function(spec))
+    return schema
