@@ -1,6 +1,7 @@
 """Runs an ONNX model in ONNX Runtime with an op library, in a child process of opkit.
 
-A kernel that crashes takes down only this process. It imports no torch.
+A kernel that crashes takes down only this process. It imports no torch, except for the
+Python backend (job key `python_ops`, see opkit.verify.pyops), which runs the specs' references.
 Usage: python -m opkit.verify.worker JOB.json. The job names the model, the library and a
 list of runs (an input folder and an output folder each, tensors as .npy). The result
 (`result.json` beside the job) says what ran and any ONNX Runtime error.
@@ -26,6 +27,10 @@ def main(job_path: str) -> int:
         out_path.write_text(json.dumps(result, indent=1))
 
     try:
+        if job.get("python_ops"):  # the Python backend: register the references before the session exists
+            from opkit.verify.pyops import register_job
+
+            register_job(job["python_ops"], job, result, save)
         so = ort.SessionOptions()
         so.log_severity_level = 3
         if job.get("threads"):
