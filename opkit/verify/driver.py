@@ -149,7 +149,7 @@ def _like(t: Any, shape: list[int], g: Any) -> Any:
 
 
 def verify(model_path: Path, ws: Workspace, *, sanitize: bool = False, timeout: float | None = None,
-           opset: int | None = None) -> Report:
+           opset: int | None = None, native: bool = True) -> Report:
     from opkit.build.driver import build
 
     timings: dict[str, float] = {}
@@ -232,6 +232,15 @@ def verify(model_path: Path, ws: Workspace, *, sanitize: bool = False, timeout: 
                 name = out_names[j] if j < len(out_names) else f"output{j}"
                 comps.append(compare(name, got, to_numpy(want_t), mf.rtol, mf.atol))
             report.runs.append(Run(label, comps, "native", shapes_by_run[k]))
+    if native and not sanitize:  # the same input sets through opkit-runner (C++, no Python): opkit/native/
+        from opkit.native.verify import run_native
+
+        run_native(report, build_dir=ws.build_dir, model=exported.path, libraries=[built.library],
+                   job_runs=job_runs, input_names=child.result.get("inputs", []), output_names=out_names,
+                   eager_by_run=eager_by_run, shapes_by_run=shapes_by_run, rtol=mf.rtol, atol=mf.atol,
+                   timings=timings, timeout=timeout)
+    else:
+        report.notes.append("the C++ runner was skipped (" + ("--sanitize" if native else "--no-native") + ")")
     for r in report.runs:
         for c in r.comparisons:
             if not c.ok:
