@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "new": ("opkit.cli.new", "create a new op: ops/<op>/spec.py and ops/<op>/<op>.cc"),
     "build": ("opkit.cli.build", "generate the glue and build the op library (cmake + ninja)"),
     "verify": ("opkit.cli.verify", "export a model, run it in ONNX Runtime with the library, compare with PyTorch"),
+    "run": ("opkit.cli.run", "run an .onnx model through opkit-runner (C++): .npy inputs in, .npy outputs out"),
     "doctor": ("opkit.cli.doctor", "show what opkit found and uses, and how to fix what is missing"),
 }
 
