@@ -40,7 +40,9 @@ const Domains& domains(const OrtApi* api) {
 
 extern "C" __attribute__((visibility("default"))) OrtStatus* ORT_API_CALL
 RegisterCustomOps(OrtSessionOptions* options, const OrtApiBase* api_base) {
-  (void)kOpkitInfo;
+  // A real reference: it keeps kOpkitInfo through -Wl,--gc-sections, which `used` alone does not.
+  static const char* volatile info = kOpkitInfo;
+  (void)info;
   const OrtApi* api = api_base->GetApi(ORT_API_VERSION);
   if (api == nullptr) {
     // Every runtime has API version 1, which is enough to say what went wrong.
