@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "verify": ("opkit.cli.verify", "export a model, run it in ONNX Runtime with the library, compare with PyTorch"),
     "run": ("opkit.cli.run", "run an .onnx model through opkit-runner (C++): .npy inputs in, .npy outputs out"),
     "doctor": ("opkit.cli.doctor", "show what opkit found and uses, and how to fix what is missing"),
+    "check": ("opkit.cli.check", "check an ONNX model's custom-domain nodes against the workspace's specs"),
 }
 
 
