@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("opkit.cli.build", "generate the glue and build the op library (cmake + ninja)"),
     "verify": ("opkit.cli.verify", "export a model, run it in ONNX Runtime with the library, compare with PyTorch"),
     "run": ("opkit.cli.run", "run an .onnx model through opkit-runner (C++): .npy inputs in, .npy outputs out"),
+    "info": ("opkit.cli.info", "show what an op library records (opkit version, ORT API version, ops)"),
     "doctor": ("opkit.cli.doctor", "show what opkit found and uses, and how to fix what is missing"),
     "check": ("opkit.cli.check", "check an ONNX model's custom-domain nodes against the workspace's specs"),
 }

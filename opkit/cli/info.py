@@ -1,0 +1,42 @@
+"""opkit info [LIB.so]: what an op library records (opkit version, ORT API version, ops), read from
+the file without loading it. `--cmake` prints the ONNX Runtime paths a C++ application builds with."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from opkit.errors import UsageError, WorkspaceError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("library", nargs="?", help="an op library (default: the workspace's build/release/lib/...)")
+    p.add_argument("--json", action="store_true", help="print the record as JSON")
+    p.add_argument("--cmake", action="store_true",
+                   help="print -D arguments for a C++ application's cmake: ONNX Runtime's headers and library")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.cmake:
+        from opkit.build.headers import ensure_headers
+        from opkit.native.runner import ort_library
+
+        print(f"-DONNXRUNTIME_INCLUDE_DIR={ensure_headers().include_dir} -DONNXRUNTIME_LIBRARY={ort_library()}")
+        return 0
+    from opkit.native.info import read_library_info, render_info
+
+    if args.library:
+        path = Path(args.library)
+    else:
+        from opkit.build.workspace import find_workspace
+
+        try:
+            path = find_workspace().library_path()
+        except WorkspaceError:
+            raise UsageError("no library given and no workspace here", fix="pass a path: opkit info path/to/lib.so")
+        if not path.is_file():
+            raise UsageError(f"the workspace's library is not built yet: {path}", fix="run `opkit build`")
+    info = read_library_info(path)
+    print(json.dumps(info, indent=1) if args.json else render_info(path, info))
+    return 0
