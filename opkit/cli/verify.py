@@ -17,6 +17,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sanitize", action="store_true", help="use the AddressSanitizer/UBSan build of the library")
     p.add_argument("--timeout", type=float, metavar="S", help="limit for the ONNX Runtime run (default 300 s)")
     p.add_argument("--opset", type=int, help="the ONNX opset to export to (default: the exporter's)")
+    p.add_argument("--backend", choices=("native", "python"), default="native",
+                   help="native: the built op library (default); python: each op's reference inside ONNX Runtime "
+                        "via onnxruntime-extensions, no library built (kernels may be unwritten)")
+    p.add_argument("--exporter", choices=("dynamo", "legacy"), default="dynamo",
+                   help="dynamo: torch.export-based (default); legacy: the TorchScript exporter (dynamo=False)")
     p.add_argument("--no-native", action="store_true",
                    help="skip the second run through opkit-runner (C++, no Python in the process)")
 
@@ -31,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
     ws = find_workspace(start=model.resolve().parent, explicit=args.workspace)
     from opkit.verify.driver import verify
 
-    report = verify(model, ws, sanitize=args.sanitize, timeout=args.timeout, opset=args.opset, native=not args.no_native)
+    report = verify(model, ws, sanitize=args.sanitize, timeout=args.timeout, opset=args.opset, native=not args.no_native,
+                    backend=args.backend, exporter=args.exporter)
     print(report.render())
     if args.json:
         Path(args.json).write_text(json.dumps(report.to_dict(), indent=1))

@@ -149,13 +149,18 @@ def _like(t: Any, shape: list[int], g: Any) -> Any:
 
 
 def verify(model_path: Path, ws: Workspace, *, sanitize: bool = False, timeout: float | None = None,
-           opset: int | None = None, native: bool = True) -> Report:
+           opset: int | None = None, native: bool = True, backend: str = "native",
+           exporter: str = "dynamo") -> Report:
     from opkit.build.driver import build
 
     timings: dict[str, float] = {}
-    with ui.step("building the op library", timings, "build"):
-        built = build(ws, sanitize=sanitize)
-    ui.detail(f"{'built' if built.compiled else 'up to date'}: {built.library}")
+    built = None
+    if backend == "native":
+        with ui.step("building the op library", timings, "build"):
+            built = build(ws, sanitize=sanitize)
+        ui.detail(f"{'built' if built.compiled else 'up to date'}: {built.library}")
+    else:  # the Python backend (opkit/verify/pyops.py) needs no library: kernels may be unwritten
+        ui.info("python backend: not building the op library; each op's reference runs inside ONNX Runtime")
 
     with ui.step("importing torch and the model", timings, "load"):
         import torch
@@ -176,13 +181,14 @@ def verify(model_path: Path, ws: Workspace, *, sanitize: bool = False, timeout: 
             eager = flatten_outputs(mf.model(*mf.example_inputs))
     ops_called = sorted(calls)
 
-    with ui.step("exporting to ONNX (torch.onnx, dynamo)", timings, "export"):
-        from opkit.export.driver import export
+    with ui.step(f"exporting to ONNX (torch.onnx, {exporter})", timings, "export"):
+        from opkit.export.legacy import export_model
 
-        exported = export(mf.model, mf.example_inputs, art / "model.onnx", registered_ops(),
-                          dynamic_shapes=mf.dynamic_shapes, opset=opset)
-    report = Report(model=str(model_path), library=str(built.library), exporter=exported.exporter,
-                    opset=exported.opset, ops=ops_called, timings=timings, artifacts=str(art))
+        exported = export_model(mf.model, mf.example_inputs, art / "model.onnx", registered_ops(),
+                                exporter=exporter, dynamic_shapes=mf.dynamic_shapes, opset=opset)
+    report = Report(model=str(model_path), library=str(built.library) if built else None,
+                    exporter=exported.exporter, opset=exported.opset, ops=ops_called, timings=timings,
+                    artifacts=str(art), backend=backend)
 
     with ui.step("checking the exported graph", timings, "check"):
         import onnx
@@ -195,6 +201,11 @@ def verify(model_path: Path, ws: Workspace, *, sanitize: bool = False, timeout: 
                                   expected=f"a node {name} of domain {domain}",
                                   got="the op was decomposed or dropped by the exporter",
                                   fix="call the op through its opkit function (not its reference) in the model")
+        from opkit.check.nodes import check_model, findings_error  # opkit check, before ORT sees the model
+
+        checked = check_model(exported.model, [op.spec for op in registered_ops()])
+        if not checked.ok:
+            raise findings_error(checked, str(exported.path))
         try:
             onnx.checker.check_model(exported.model, full_check=True)
         except Exception as exc:
@@ -213,13 +224,23 @@ def verify(model_path: Path, ws: Workspace, *, sanitize: bool = False, timeout: 
                     eager_by_run.append(flatten_outputs(mf.model(*tensors)))
             job_runs.append({"label": label, "inputs": str(art / f"run{k}" / "inputs"),
                              "outputs": str(art / f"run{k}" / "ort")})
-    with ui.step(f"running in onnxruntime with the op library ({len(runs)} input set(s), child process)",
-                 timings, "onnxruntime"):
-        job = {"model": str(exported.path), "libraries": [str(built.library)], "runs": job_runs}
+    with ui.step(f"running in onnxruntime with {'the op library' if built else 'the Python references'} "
+                 f"({len(runs)} input set(s), child process)", timings, "onnxruntime"):
+        if built:
+            job = {"model": str(exported.path), "libraries": [str(built.library)], "runs": job_runs}
+        else:
+            from opkit.verify.pyops import python_job
+
+            job = python_job(exported.model, [op for op in registered_ops() if op.spec.qualname in calls], ws.root,
+                             art, job_runs)
         child = run_worker(job, art, **({"timeout": timeout} if timeout else {}),
                            env=_sanitizer_env() if sanitize else None)
     if child.crashed:
         raise crash_error(f"running {model_path} in ONNX Runtime", child, ops_called)
+    if child.error and not built:
+        from opkit.verify.pyops import python_error
+
+        raise python_error(child.error)
     if child.error:
         raise _ort_error(child.error, ops_called, ws)
 
@@ -231,8 +252,8 @@ def verify(model_path: Path, ws: Workspace, *, sanitize: bool = False, timeout: 
                 got = np.load(art / f"run{k}" / "ort" / f"{j}.npy", allow_pickle=False)
                 name = out_names[j] if j < len(out_names) else f"output{j}"
                 comps.append(compare(name, got, to_numpy(want_t), mf.rtol, mf.atol))
-            report.runs.append(Run(label, comps, "native", shapes_by_run[k]))
-    if native and not sanitize:  # the same input sets through opkit-runner (C++, no Python): opkit/native/
+            report.runs.append(Run(label, comps, backend, shapes_by_run[k]))
+    if native and not sanitize and built:  # the same input sets through opkit-runner (C++, no Python): opkit/native/
         from opkit.native.verify import run_native
 
         run_native(report, build_dir=ws.build_dir, model=exported.path, libraries=[built.library],
@@ -240,7 +261,8 @@ def verify(model_path: Path, ws: Workspace, *, sanitize: bool = False, timeout: 
                    eager_by_run=eager_by_run, shapes_by_run=shapes_by_run, rtol=mf.rtol, atol=mf.atol,
                    timings=timings, timeout=timeout)
     else:
-        report.notes.append("the C++ runner was skipped (" + ("--sanitize" if native else "--no-native") + ")")
+        report.notes.append("the C++ runner was skipped (" + ("python backend" if not built else "--sanitize"
+                                                              if native else "--no-native") + ")")
     for r in report.runs:
         for c in r.comparisons:
             if not c.ok:

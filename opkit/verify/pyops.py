@@ -134,6 +134,29 @@ def job_entry(ws_root: Path, ops: list[Any]) -> dict:
             "ops": [{"qualname": op.spec.qualname, "file": op.spec.loc.file if op.spec.loc else ""} for op in ops]}
 
 
+def python_job(model: Any, ops: list[Any], ws_root: Path, art: Path, job_runs: list[dict]) -> dict:
+    """The worker job of the Python backend: checks what the backend can run, writes its model copy."""
+    specs = [op.spec for op in ops]
+    ensure_supported(specs)
+    check_nodes(model, specs)
+    path = prepare_model(model, specs, art / "model.python.onnx")
+    return {"model": str(path), "libraries": [], "python_ops": job_entry(ws_root, ops), "runs": job_runs}
+
+
+def python_error(message: str) -> Any:
+    """The ORT child's error under the Python backend, as an opkit error."""
+    from opkit.errors import NativeRunError
+
+    if message.startswith(REFERENCE_FAILED):
+        return NativeRunError("a reference raised an exception inside ONNX Runtime (Python backend)",
+                              details=message[len(REFERENCE_FAILED):].strip()[:2000],
+                              fix="the reference works eagerly but not on the tensors ONNX Runtime gave it "
+                                  "(numpy arrays converted to torch): check dtypes and shapes it assumes")
+    return NativeRunError("ONNX Runtime failed to run the model with the Python references (onnxruntime-extensions)",
+                          details=message.strip()[:2000],
+                          fix="the message names the node; `opkit check` on the exported model lists mismatches")
+
+
 # -- in the ONNX Runtime child ---------------------------------------------------------------------
 def _load_ops(cfg: dict) -> dict[str, Any]:
     import importlib.util

@@ -32,6 +32,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     artifacts: str = ""
+    backend: str = "native"  # "native" (the op library) or "python" (the references, opkit/verify/pyops.py)
 
     @property
     def ok(self) -> bool:
@@ -39,7 +40,8 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "ok": self.ok, "model": self.model, "library": self.library, "exporter": self.exporter,
+            "ok": self.ok, "model": self.model, "backend": self.backend, "library": self.library,
+            "exporter": self.exporter,
             "opset": self.opset, "ops": self.ops, "notes": self.notes, "failures": self.failures,
             "artifacts": self.artifacts, "timings_seconds": {k: round(v, 4) for k, v in self.timings.items()},
             "runs": [{"label": r.label, "backend": r.backend, "ok": r.ok, "input_shapes": r.input_shapes,
@@ -52,6 +54,10 @@ class Report:
                  f"ops:      {', '.join(self.ops) or 'none'}"]
         if self.library:
             lines.append(f"library:  {self.library}")
+        if self.backend == "python":
+            from opkit.verify.pyops import BACKEND_LABEL
+
+            lines.append(f"backend:  {BACKEND_LABEL}")
         for r in self.runs:
             shapes = " ".join("x".join(map(str, s)) or "scalar" for s in r.input_shapes)
             lines.append("")
