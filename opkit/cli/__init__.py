@@ -16,9 +16,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "new": ("opkit.cli.new", "create a new op: ops/<op>/spec.py and ops/<op>/<op>.cc"),
     "build": ("opkit.cli.build", "generate the glue and build the op library (cmake + ninja)"),
     "verify": ("opkit.cli.verify", "export a model, run it in ONNX Runtime with the library, compare with PyTorch"),
+    "export": ("opkit.cli.export", "export a model to ONNX (custom nodes, or --decompose into standard ONNX ops)"),
     "run": ("opkit.cli.run", "run an .onnx model through opkit-runner (C++): .npy inputs in, .npy outputs out"),
     "info": ("opkit.cli.info", "show what an op library records (opkit version, ORT API version, ops)"),
     "doctor": ("opkit.cli.doctor", "show what opkit found and uses, and how to fix what is missing"),
+    "test": ("opkit.cli.test", "test every native kernel against its reference on generated edge cases"),
     "check": ("opkit.cli.check", "check an ONNX model's custom-domain nodes against the workspace's specs"),
 }
 

@@ -1,0 +1,124 @@
+"""opkit export model.py -o model.onnx: write the exported model (opkit ops as custom nodes), or with
+--decompose the standard ONNX ops their references export to, checked against eager in a stock
+onnxruntime (no op library)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from opkit import ui
+from opkit.errors import ExportError, NativeRunError, UsageError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="a Python file defining `model`, `example_inputs` and optionally `dynamic_shapes`")
+    p.add_argument("-o", "--output", metavar="FILE.onnx", help="where to write the model (default: <model>.onnx)")
+    p.add_argument("--workspace", metavar="DIR", help="the workspace (default: nearest folder with ops/ above the model)")
+    p.add_argument("--external-data", action="store_true",
+                   help="keep the weights in FILE.onnx.data beside the model (default: one self-contained file)")
+    p.add_argument("--decompose", action="store_true",
+                   help="replace every opkit op by the standard ONNX ops its reference exports to (runs in a "
+                        "stock onnxruntime without the op library); checked against eager")
+    p.add_argument("--no-check", action="store_true", help="with --decompose: skip the check against eager")
+    p.add_argument("--opset", type=int, help="the ONNX opset to export to (default: the exporter's)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from opkit.build.workspace import find_workspace
+
+    model_path = Path(args.model)
+    if not model_path.is_file():
+        raise UsageError(f"no such model file: {model_path}",
+                         fix="pass the path of a Python file defining `model` and `example_inputs`")
+    out = Path(args.output) if args.output else model_path.with_suffix(".onnx")
+    if out.suffix != ".onnx":
+        raise UsageError(f"the output must be an .onnx file, got {out}", fix="e.g. -o model.onnx")
+    ws = find_workspace(start=model_path.resolve().parent, explicit=args.workspace)
+    with ui.step("importing torch and the model"):
+        import torch
+
+        from opkit.build.specs import add_to_path, import_ops
+        from opkit.spec.decorator import record_calls, registered_ops
+        from opkit.verify.modelfile import load_model_file
+
+        add_to_path(ws)
+        mf = load_model_file(model_path, ws.root)
+        import_ops(ws)
+    mf.model.eval()
+    with ui.step("running the model eagerly"), torch.no_grad(), record_calls() as calls:
+        from opkit.verify.driver import flatten_outputs
+
+        eager = flatten_outputs(mf.model(*mf.example_inputs))
+    called = sorted(calls)
+    if not args.decompose:
+        from opkit.export.driver import export
+
+        with ui.step("exporting to ONNX (torch.onnx, dynamo)"):
+            ex = export(mf.model, mf.example_inputs, out, registered_ops(), dynamic_shapes=mf.dynamic_shapes,
+                        opset=args.opset, external_data=args.external_data)
+        from opkit.export.decompose import custom_nodes
+
+        nodes = custom_nodes(ex.model, {op.spec.domain for op in registered_ops()})
+        print(f"wrote {out} (opset {ex.opset}, {len(ex.model.graph.node)} nodes; custom: {', '.join(nodes) or 'none'})"
+              + (f" + {out.name}.data" if args.external_data else ""))
+        if nodes:
+            print("run it with the op library: opkit run " + str(out) + " --input NAME=FILE.npy, or register "
+                  "build/release/lib/libopkit_ops.so in your ORT session")
+        return 0
+
+    from opkit.export.decompose import decompose_export
+
+    with ui.step(f"exporting with {len(called)} op(s) decomposed into standard ONNX ops"):
+        dec = decompose_export(mf.model, mf.example_inputs, out, registered_ops(), dynamic_shapes=mf.dynamic_shapes,
+                               opset=args.opset, external_data=args.external_data, only=called)
+    print(f"wrote {out} (opset {dec.opset}, {len(dec.model.graph.node)} nodes)")
+    for q in dec.decomposed:
+        print(f"  decomposed: {q}")
+    for q, why in dec.failed.items():
+        print(f"  NOT decomposed: {q}: its reference does not export:")
+        print("    " + why.strip().replace("\n", "\n    "))
+    if dec.remaining:
+        raise ExportError(f"the decomposed model still has custom nodes: {', '.join(dec.remaining)}",
+                          where=str(out), expected="only standard ONNX ops",
+                          got=f"{len(dec.failed)} op(s) whose reference does not export" if dec.failed else
+                          "custom nodes from ops the model calls through torch.ops directly",
+                          fix="make the reference traceable by torch.export (torch ops only, no numpy, no "
+                              ".item()/data-dependent Python), or ship the op library with the model")
+    if args.no_check:
+        return 0
+    return _check(dec.path, mf, eager)
+
+
+def _check(path: Path, mf, eager: list) -> int:
+    """Run the decomposed model in a stock onnxruntime (child process, no library); compare with eager."""
+    import numpy as np
+
+    from opkit.verify.compare import compare
+    from opkit.verify.driver import save_inputs, to_numpy
+    from opkit.verify.native import crash_error, run_worker
+
+    art = path.parent / f".{path.stem}.check"
+    save_inputs(list(mf.example_inputs), art / "inputs")
+    with ui.step("checking it in a stock onnxruntime (no op library) against eager"):
+        child = run_worker({"model": str(path.resolve()), "libraries": [],
+                            "runs": [{"label": "example inputs", "inputs": str(art / "inputs"),
+                                      "outputs": str(art / "ort")}]}, art)
+    if child.crashed:
+        raise crash_error(f"running {path} in onnxruntime", child, [])
+    if child.error:
+        raise NativeRunError(f"a stock onnxruntime failed to run the decomposed {path}", details=child.error[:2000])
+    names = child.result.get("outputs", [])
+    ok = True
+    for j, want in enumerate(eager):
+        got = np.load(art / "ort" / f"{j}.npy", allow_pickle=False)
+        c = compare(names[j] if j < len(names) else f"output{j}", got, to_numpy(want), mf.rtol, mf.atol)
+        ok = ok and c.ok
+        print(f"  {c.name}: {'x'.join(map(str, c.shape))} {c.dtype} max abs err {c.max_abs:.3g} max rel err "
+              f"{c.max_rel:.3g} (rtol {c.rtol:g} atol {c.atol:g}) {'ok' if c.ok else 'FAIL ' + (c.problem or '')}")
+    import shutil
+
+    shutil.rmtree(art, ignore_errors=True)
+    print("decomposed model matches eager in a stock onnxruntime: PASS" if ok else "FAIL: the decomposed model "
+          "differs from eager")
+    return 0 if ok else 1
