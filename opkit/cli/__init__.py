@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("opkit.cli.export", "export a model to ONNX (custom nodes, or --decompose into standard ONNX ops)"),
     "run": ("opkit.cli.run", "run an .onnx model through opkit-runner (C++): .npy inputs in, .npy outputs out"),
     "info": ("opkit.cli.info", "show what an op library records (opkit version, ORT API version, ops)"),
+    "package": ("opkit.cli.package", "build a wheel of the workspace's ops: library, specs, Markdown docs"),
     "doctor": ("opkit.cli.doctor", "show what opkit found and uses, and how to fix what is missing"),
     "test": ("opkit.cli.test", "test every native kernel against its reference on generated edge cases"),
     "check": ("opkit.cli.check", "check an ONNX model's custom-domain nodes against the workspace's specs"),

@@ -1,0 +1,32 @@
+"""opkit package: a wheel of the workspace's ops (library, get_library_path(), specs, Markdown docs)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from opkit import ui
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workspace", metavar="DIR", help="the workspace (default: nearest folder with ops/)")
+    p.add_argument("--name", help="the package name (default: <workspace folder>_ops)")
+    p.add_argument("--version", default="0.1.0", help="the package version (default: 0.1.0)")
+    p.add_argument("-o", "--out-dir", default="dist", metavar="DIR", help="where to write the wheel (default: dist)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from opkit.build.driver import build
+    from opkit.build.workspace import find_workspace
+    from opkit.native.package import build_wheel
+
+    ws = find_workspace(explicit=args.workspace)
+    with ui.step(f"building the op library of {ws.root}"):
+        built = build(ws)
+    with ui.step("writing the wheel"):
+        wheel = build_wheel(ws, built.library, built.specs, Path(args.out_dir), name=args.name, version=args.version)
+    ui.detail(f"{len(built.specs)} op(s): {', '.join(s.qualname for s in built.specs)}; {len(wheel.files)} files")
+    ui.info(f"install it with `pip install {wheel.path}`; then `import {wheel.package}; "
+            f"{wheel.package}.get_library_path()`")
+    print(wheel.path)
+    return 0
