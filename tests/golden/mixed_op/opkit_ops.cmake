@@ -20,7 +20,7 @@ target_include_directories(opkit_ops PRIVATE
 target_include_directories(opkit_ops SYSTEM PRIVATE "${OPKIT_ORT_INCLUDE_DIR}")
 # The library finds ORT's API through RegisterCustomOps' argument: no link to libonnxruntime.
 target_compile_definitions(opkit_ops PRIVATE ORT_API_MANUAL_INIT)
-target_compile_options(opkit_ops PRIVATE -Wall -Wextra -O3 -fno-math-errno)
+target_compile_options(opkit_ops PRIVATE -Wall -Wextra -O3 -fno-math-errno -fno-trapping-math)
 if(OPKIT_NATIVE_ARCH)
   target_compile_options(opkit_ops PRIVATE -march=native)
 endif()
