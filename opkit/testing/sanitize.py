@@ -1,0 +1,105 @@
+"""Running the sanitized library (build/asan/) inside Python's ONNX Runtime, and reading its reports.
+
+The library is built with -fsanitize=address,undefined; Python is not, so the ASan runtime must
+be loaded first: LD_PRELOAD the compiler's own libasan (``c++ -print-file-name=libasan.so``).
+Leak checking is off (the interpreter "leaks" by design); UBSan stops at the first error so that
+the case in flight is the one reported.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from opkit.errors import ToolMissingError
+
+ASAN_OPTIONS = "detect_leaks=0:halt_on_error=1:abort_on_error=0:exitcode=86:allocator_may_return_null=1"
+UBSAN_OPTIONS = "halt_on_error=1:print_stacktrace=1:exitcode=87"
+
+
+def runtime_library(cxx: str | None = None) -> str:
+    """The path of the compiler's ASan runtime (the one the sanitized library was linked against)."""
+    if cxx is None:
+        from opkit.build.cmake import find_tools
+
+        cxx = find_tools().cxx
+    names = ("libasan.so", "libclang_rt.asan-x86_64.so")
+    for name in names:
+        try:
+            out = subprocess.run([cxx, f"-print-file-name={name}"], capture_output=True, text=True,
+                                 timeout=30).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if out and os.path.isabs(out) and os.path.exists(out):
+            return os.path.realpath(out)
+    raise ToolMissingError(f"the AddressSanitizer runtime of {cxx} was not found",
+                           expected=f"`{cxx} -print-file-name=libasan.so` to print an existing file",
+                           got="no such file", fix="install it (Debian: apt-get install libasan8, or the gcc "
+                           "package of your compiler version)")
+
+
+def sanitizer_env(base: dict | None = None, cxx: str | None = None) -> dict:
+    """The environment for a child process that loads the sanitized library."""
+    env = dict(os.environ if base is None else base)
+    lib = runtime_library(cxx)
+    preload = env.get("LD_PRELOAD", "")
+    env["LD_PRELOAD"] = lib + (":" + preload if preload and lib not in preload else "")
+    env["ASAN_OPTIONS"] = ASAN_OPTIONS + (":" + env["ASAN_OPTIONS"] if env.get("ASAN_OPTIONS") else "")
+    env["UBSAN_OPTIONS"] = UBSAN_OPTIONS + (":" + env["UBSAN_OPTIONS"] if env.get("UBSAN_OPTIONS") else "")
+    return env
+
+
+@dataclass(frozen=True)
+class SanitizerReport:
+    summary: str  # "AddressSanitizer: heap-buffer-overflow (WRITE of size 4)"
+    where: str | None  # "ops/oob_write/oob_write.cc:12", the first frame in the user's code when possible
+    text: str  # the report itself
+
+
+_ASAN = re.compile(r"ERROR: AddressSanitizer: (?P<kind>[\w-]+)")
+_ACCESS = re.compile(r"^(?P<rw>READ|WRITE) of size (?P<n>\d+)", re.M)
+_FRAME = re.compile(r"^\s*#\d+ 0x[0-9a-f]+ in (?P<fn>.*?) (?P<file>/[^\s:]+):(?P<line>\d+)(?::\d+)?\s*$", re.M)
+_UBSAN = re.compile(r"^(?P<file>/?[^\s:]+):(?P<line>\d+):(?P<col>\d+): runtime error: (?P<msg>.*)$", re.M)
+
+
+def parse_report(text: str, workspace: Path | None = None) -> SanitizerReport | None:
+    """The first AddressSanitizer or UBSan report in a child's stderr, if any."""
+    m = _ASAN.search(text)
+    if m:
+        block = text[m.start():]
+        acc = _ACCESS.search(block[:2000])
+        summary = f"AddressSanitizer: {m.group('kind')}" + (f" ({acc.group('rw')} of size {acc.group('n')})"
+                                                             if acc else "")
+        frames = [(f.group("file"), int(f.group("line"))) for f in _FRAME.finditer(block)]
+        where = _pick(frames, workspace)
+        end = block.find("==ABORTING")
+        return SanitizerReport(summary, where, block[: end if end > 0 else 4000])
+    m = _UBSAN.search(text)
+    if m:
+        where = _rel(m.group("file"), workspace) + f":{m.group('line')}"
+        return SanitizerReport(f"UndefinedBehaviorSanitizer: {m.group('msg')}", where, text[m.start():m.start() + 3000])
+    return None
+
+
+def _rel(path: str, workspace: Path | None) -> str:
+    if workspace is not None:
+        try:
+            return str(Path(path).resolve().relative_to(Path(workspace).resolve()))
+        except ValueError:
+            pass
+    return path
+
+
+def _pick(frames: list[tuple[str, int]], workspace: Path | None) -> str | None:
+    """The first frame in the user's kernel files (ops/), else in the workspace, else the first frame."""
+    if not frames:
+        return None
+    for pred in (lambda r: r.startswith("ops/"), lambda r: not r.startswith("/")):
+        for f, line in frames:
+            r = _rel(f, workspace)
+            if pred(r):
+                return f"{r}:{line}"
+    return f"{frames[0][0]}:{frames[0][1]}"
