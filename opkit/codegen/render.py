@@ -52,6 +52,15 @@ def _onnx_type_expr(spec: OpSpec, t) -> str:
     return f"opkit::glue::onnx_type<{t.typevar}>()" if t.typevar else DTYPES[t.dtype].ort_enum
 
 
+def _infer_type_expr(spec: OpSpec, t) -> str:
+    """An output's dtype in ORT shape inference. All kernels of an op (one per dtype combination)
+    share the shape-inference function ORT calls, so a type variable is read from the node's input."""
+    if not t.typevar:
+        return DTYPES[t.dtype].ort_enum
+    k = next(n for n, i in enumerate(spec.inputs) if i.type.typevar == t.typevar)
+    return f"opkit::glue::input_type_or(sctx, {k}, opkit::glue::onnx_type<{t.typevar}>())"
+
+
 def compute_params(spec: OpSpec, *, maybe_unused: bool = False) -> str:
     mu = "[[maybe_unused]] " if maybe_unused else ""
     parts = [f"{mu}opkit::Context& ctx", f"{mu}const Attrs& attrs"]
@@ -145,7 +154,7 @@ def op_view(spec: OpSpec) -> dict[str, Any]:
             fetch = f'const opkit::Input<{e}> {i.name} = io.required<{e}>({n}, "{i.name}", {rank});'
         inputs.append({"name": i.name, "fetch": fetch})
     outputs = [{
-        "name": o.name, "index": n, "cpp": _cpp_elem(spec, o.type), "onnx_type": _onnx_type_expr(spec, o.type),
+        "name": o.name, "index": n, "cpp": _cpp_elem(spec, o.type), "onnx_type": _infer_type_expr(spec, o.type),
         "alloc": _alloc_lines(spec, o), "infer": _infer_lines(spec, o),
     } for n, o in enumerate(spec.outputs)]
     attrs = [{
