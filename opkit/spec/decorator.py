@@ -43,6 +43,7 @@ class Op:
         self._signature = inspect.signature(reference)
         self._torch_op, self._state = _make_torch_op(spec, reference)
         functools.update_wrapper(self, reference)
+        self.test_config = None  # constraints for `opkit test` (opkit.testing.constraints.TestConfig)
         _registry[spec.qualname] = self
 
     @property
@@ -53,6 +54,23 @@ class Op:
     def register_fake(self, fn: Callable) -> Callable:
         """Override the fake implementation (for outputs whose size depends on the data)."""
         self._state["fake"] = fn
+        return fn
+
+    def constrain(self, **rules: Any) -> "Op":
+        """Constrain the inputs `opkit test` generates: shapes=, values=, sorted=, attrs=, ranks=, valid=,
+        nonfinite=, generate=, rtol=, atol= (see docs/readme/testing.md). Returns the op."""
+        from opkit.testing.constraints import build_config
+
+        self.test_config = build_config(self.spec, base=self.test_config, **rules)
+        return self
+
+    def samples(self, fn: Callable) -> Callable:
+        """Decorator: a generator of extra test cases, ``fn(s) -> iterable of s.sample(...)``."""
+        from opkit.testing.constraints import TestConfig
+
+        if self.test_config is None:
+            self.test_config = TestConfig()
+        self.test_config.samples.append(fn)
         return fn
 
     def bind(self, *args: Any, **kwargs: Any) -> list[Any]:

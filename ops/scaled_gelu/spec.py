@@ -9,4 +9,6 @@ from opkit import Tensor
 @opkit.op("ScaledGelu", domain="opkit.examples", types={"T": ("float32", "float64")}, shapes={"y": "x"})
 def scaled_gelu(x: Tensor["T"], alpha: float = 1.0) -> Tensor["T"]:
     """GELU(x) * alpha, exact (erf) form."""
-    return torch.nn.functional.gelu(x) * alpha
+    # Written out rather than F.gelu: torch's vectorised float32 gelu returns NaN for +Inf (float64
+    # returns +Inf); this form gives +Inf for both, as the kernel does (`opkit test` checks Inf inputs).
+    return x * 0.5 * (1.0 + torch.erf(x * 0.7071067811865476)) * alpha
