@@ -201,6 +201,28 @@ def _strings_to_tensor(proto: Any, specs: list[OpSpec]) -> None:
                 node.attribute[idx].CopyFrom(onnx.helper.make_attribute(a.name, strings_tensor(a.name, values)))
 
 
+def _name_outputs(proto: Any) -> None:
+    """TorchScript names graph outputs by number ("7"): call them output / output0, output1, ..."""
+    outs = proto.graph.output
+    taken = {v.name for v in proto.graph.input} | {i.name for i in proto.graph.initializer}
+    for k, o in enumerate(outs):
+        if not o.name.isdigit():
+            continue
+        new = "output" if len(outs) == 1 else f"output{k}"
+        if new in taken:
+            continue
+        old = o.name
+        for node in proto.graph.node:
+            for lst in (node.input, node.output):
+                for j, n in enumerate(lst):
+                    if n == old:
+                        lst[j] = new
+        for vi in proto.graph.value_info:
+            if vi.name == old:
+                vi.name = new
+        o.name = new
+
+
 def export_legacy(model: Any, example_inputs: tuple, path: Path, ops: Iterable[Any], *,
                   dynamic_shapes: Any = None, opset: int | None = None) -> Exported:
     """Export with torch.onnx's TorchScript exporter (``dynamo=False``), each op one custom node."""
@@ -242,6 +264,7 @@ def export_legacy(model: Any, example_inputs: tuple, path: Path, ops: Iterable[A
                 pass
     proto = onnx.load(str(path))
     _strings_to_tensor(proto, specs)
+    _name_outputs(proto)
     have = {o.domain for o in proto.opset_import}
     for d, v in domains.items():
         if d not in have and any(n.domain == d for n in proto.graph.node):

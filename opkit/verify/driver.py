@@ -284,9 +284,13 @@ def _sanitizer_env() -> dict:
 def _ort_error(message: str, ops: list[str], ws: Workspace) -> NativeRunError:
     if "OPKIT_NOT_IMPLEMENTED" in message:
         op = next((o for o in ops if o.split("::")[1] in message), None)
+        from opkit.spec.decorator import registered_ops
+
+        folder = next((o.spec.folder for o in registered_ops() if o.spec.qualname == op and o.spec.folder), None)
+        kernel = ws.rel(ws.kernel_file(folder)) if folder else "ops/<op>/<op>.cc"
         return NativeRunError(f"the kernel of {op or 'an op'} is not written yet (it is still opkit's skeleton)",
                               details=message.replace("OPKIT_NOT_IMPLEMENTED: ", ""),
-                              fix="write its maths in ops/<op>/<op>.cc; meanwhile `--backend python` runs the "
-                                  "reference inside ONNX Runtime")
+                              fix=f"write its maths in {kernel}; meanwhile `opkit verify <model> --backend python` "
+                                  "runs each op's reference inside ONNX Runtime, with no kernel needed")
     return NativeRunError("ONNX Runtime failed to run the exported model with the op library",
                           details=message.strip()[:2000], fix="the message names the op and what it expected")
