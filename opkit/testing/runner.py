@@ -87,6 +87,7 @@ def run_cases(library: str, cases: list[tuple[str, Path]], work: Path, *, timeou
                 how = _signal_name(rc) if rc is not None and rc < 0 else f"exit code {rc}"
                 if report:
                     out.crash, out.where = f"{report.summary} (the process died: {how})", report.where
+                    out.log = "\n".join(report.text.splitlines()[:10])
                 else:
                     out.crash = f"the process died: {how}"
             results[current] = out

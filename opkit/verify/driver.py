@@ -233,10 +233,13 @@ def verify(model_path: Path, ws: Workspace, *, sanitize: bool = False, timeout: 
 
             job = python_job(exported.model, [op for op in registered_ops() if op.spec.qualname in calls], ws.root,
                              art, job_runs)
+        if sanitize:
+            job["no_arena"] = True  # ORT's arena hides out-of-bounds accesses from AddressSanitizer
         child = run_worker(job, art, **({"timeout": timeout} if timeout else {}),
                            env=_sanitizer_env() if sanitize else None)
     if child.crashed:
-        raise crash_error(f"running {model_path} in ONNX Runtime", child, ops_called)
+        raise crash_error(f"running {model_path} in ONNX Runtime", child, ops_called,
+                          runs=[r["label"] for r in job_runs], workspace=ws.root)
     if child.error and not built:
         from opkit.verify.pyops import python_error
 
@@ -276,9 +279,9 @@ def verify(model_path: Path, ws: Workspace, *, sanitize: bool = False, timeout: 
 
 
 def _sanitizer_env() -> dict:
-    import os
+    from opkit.testing.sanitize import sanitizer_env
 
-    return dict(os.environ)
+    return sanitizer_env()  # LD_PRELOAD the compiler's libasan, ASAN_OPTIONS/UBSAN_OPTIONS
 
 
 def _ort_error(message: str, ops: list[str], ws: Workspace) -> NativeRunError:

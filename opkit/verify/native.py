@@ -58,10 +58,20 @@ def _read(path: Path) -> dict:
         return {}
 
 
-def crash_error(what: str, child: ChildResult, ops: list[str]) -> NativeRunError:
+def crash_error(what: str, child: ChildResult, ops: list[str], runs: list[str] | None = None,
+                workspace: Path | None = None) -> NativeRunError:
+    from opkit.testing.sanitize import parse_report
+
     tail = "\n".join(child.stderr.strip().splitlines()[-15:])
+    done = len(child.result.get("runs", []))
+    case = f"\nthe input set in flight: {runs[done]}" if runs and done < len(runs) else ""
+    report = parse_report(child.stderr, workspace)
+    if report:
+        tail = "\n".join(report.text.splitlines()[:12])
     return NativeRunError(
-        f"{what}: the ONNX Runtime process died ({child.crashed})",
-        details=(f"ops in the model: {', '.join(ops) or 'none'}\n" + (f"its last output:\n{tail}" if tail else "")),
+        f"{what}: the ONNX Runtime process died ({child.crashed})" +
+        (f": {report.summary} at {report.where}" if report else ""),
+        where=report.where if report else None,
+        details=(f"ops in the model: {', '.join(ops) or 'none'}{case}\n" + (f"its last output:\n{tail}" if tail else "")),
         fix="a kernel crashed or hung: run `opkit build --sanitize` and verify again with --sanitize to find "
             "the out-of-bounds access, or test the op alone")

@@ -35,6 +35,8 @@ def main(job_path: str) -> int:
         so.log_severity_level = 3
         if job.get("threads"):
             so.intra_op_num_threads = int(job["threads"])
+        if job.get("no_arena"):
+            so.enable_cpu_mem_arena = False  # so that AddressSanitizer sees each tensor's bounds
         for lib in job.get("libraries", []):
             so.register_custom_ops_library(lib)
         for lib in job.get("python_ops_libraries", []):
