@@ -2,24 +2,29 @@
 onnxruntime-extensions Python op, so a model can be checked before any C++ is written.
 
 Two halves:
-- in opkit's process (no torch, no onnxruntime): :func:`unsupported` says which signatures the
-  backend cannot express, :func:`check_nodes` which nodes of an exported model it cannot run,
-  :func:`prepare_model` writes the backend's copy of the model (every attribute present, the
-  way onnxruntime-extensions needs it), :func:`job_entry` describes the ops for the worker;
-- in the ONNX Runtime child (opkit.verify.worker): :func:`register_job` imports the specs and
-  registers one Python op per op and dtype combination, before the session is created.
+- in opkit's process (no torch, no onnxruntime): :func:`prepare_model` checks what the backend can
+  run and writes its private copy of the model, in which every node of an opkit op is one the
+  extensions can express; :func:`python_job` is the worker job;
+- in the ONNX Runtime child (opkit.verify.worker): :func:`register_python_ops` imports the specs and
+  registers one Python op per node variant and dtype combination, before the session is created.
 
-Measured with onnxruntime-extensions 0.15.2 / onnxruntime 1.32 (see docs/readme/python-backend.md):
-attribute kinds are int, float and string only; a float16 tensor aborts the process
-("Type float16 not supported by python customops api") and bfloat16 cannot be fed from numpy;
-every declared input is required (an absent optional input fails the graph check) and the input
-count is fixed (no variadic inputs); an attribute missing from a node fails session creation;
-a Python exception inside an op aborts the process; ops registered after the library was
-added to a SessionOptions are not seen.
+What onnxruntime-extensions 0.15.2 can express (measured with onnxruntime 1.32; see
+docs/readme/python-backend.md), and what the copy of the model does about it:
+- attribute kinds int, float, string only: list attributes are rewritten to a JSON string
+  attribute, which the op decodes; a bool is an int;
+- an attribute missing from a node fails session creation: defaults are written into the copy;
+- every declared input is required and their number is fixed: a node with an absent optional
+  input or a variadic input becomes its own op type (``Name__opkit_py_1_0_3``: how many tensors
+  each input has), registered with exactly those inputs;
+- no float16 or bfloat16 tensors (float16 aborts the process, bfloat16 cannot be fed from numpy):
+  a node that uses them is reported, naming the node, with the native backend as the way out;
+- a Python exception inside an op aborts the process: the op catches it, the worker records it;
+- ops registered after the library was added to a SessionOptions are not seen: register first.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -31,76 +36,41 @@ BACKEND_LABEL = "python (each op's reference inside ONNX Runtime via onnxruntime
 # The dtypes a Python op can take and give, as PyCustomOpDef attribute names.
 PY_DTYPES = {"float32": "dt_float", "float64": "dt_double", "int8": "dt_int8", "uint8": "dt_uint8",
              "int16": "dt_int16", "int32": "dt_int32", "int64": "dt_int64", "bool": "dt_bool"}
-# The attribute kinds a Python op can read.
+# The attribute kinds a Python op reads directly; list kinds travel as a JSON string.
 PY_ATTRS = {"float": "dt_float", "int": "dt_int64", "bool": "dt_int64", "str": "dt_string"}
+LIST_KINDS = ("floats", "ints", "strs")
 REFERENCE_FAILED = "OPKIT_PYTHON_REFERENCE: "
+_NATIVE_FIX = ("verify these ops with the native backend (`opkit verify model.py`, the default), which supports "
+               "every signature; the Python backend (onnxruntime-extensions) has no float16/bfloat16 tensors")
 
 
 def unsupported(spec: OpSpec) -> list[str]:
-    """Why onnxruntime-extensions cannot express this op's signature (empty when it can)."""
+    """Why no node of this op can run on the Python backend (empty when some can)."""
     why = []
     for t in spec.typevars:
-        bad = [d for d in t.dtypes if d not in PY_DTYPES]
-        if bad:
-            why.append(f"type variable {t.name} allows {', '.join(bad)}: Python ops take no "
-                       f"{'/'.join(bad)} tensors (only {', '.join(PY_DTYPES)})")
-    for p in list(spec.inputs) + list(spec.outputs):
-        if p.type.dtype and p.type.dtype not in PY_DTYPES:
-            why.append(f"{p.name} is {p.type.dtype}: Python ops take no {p.type.dtype} tensors")
-    for i in spec.inputs:
-        if i.variadic:
-            why.append(f"input {i.name!r} is variadic (list[Tensor]): a Python op has a fixed number of inputs")
-    for a in spec.attrs:
-        if a.kind not in PY_ATTRS:
-            why.append(f"attribute {a.name!r} is {_py_kind(a.kind)}: "
-                       f"Python ops read only int, float and str attributes")
+        if not any(d in PY_DTYPES for d in t.dtypes):
+            why.append(f"type variable {t.name} allows only {', '.join(t.dtypes)}: Python ops take none of them "
+                       f"(they take {', '.join(PY_DTYPES)})")
+    for kind, params in (("input", spec.inputs), ("output", spec.outputs)):
+        for p in params:
+            if p.type.dtype and p.type.dtype not in PY_DTYPES:
+                why.append(f"{kind} {p.name!r} is {p.type.dtype}: Python ops take no {p.type.dtype} tensors")
     return why
-
-
-def _py_kind(kind: str) -> str:
-    from opkit.spec.model import ATTR_PY
-
-    return ATTR_PY[kind]
 
 
 def ensure_supported(specs: list[OpSpec]) -> None:
     """Raise one error naming every op the Python backend cannot run, and why."""
-    lines = []
-    for s in specs:
-        for reason in unsupported(s):
-            lines.append(f"{s.qualname} ({s.loc or s.folder}): {reason}")
+    lines = [f"{s.qualname} ({s.loc or s.folder}): {r}" for s in specs for r in unsupported(s)]
     if lines:
-        raise BackendUnsupportedError(
-            f"the Python backend cannot run {len({ln.split(' ')[0] for ln in lines})} op(s) of this model",
-            details="\n".join(lines),
-            fix="verify these ops with the native backend (`opkit verify model.py`, the default), which "
-                "supports every signature; the Python backend (onnxruntime-extensions) has only int/float/str "
-                "attributes, no float16/bfloat16 and a fixed number of inputs")
+        raise BackendUnsupportedError("the Python backend cannot run some op(s) of this model",
+                                      details="\n".join(lines), fix=_NATIVE_FIX)
 
 
-def check_nodes(model: Any, specs: list[OpSpec]) -> None:
-    """Nodes the backend cannot run although the op can: an optional input left out."""
-    by_key = {(s.domain, s.name): s for s in specs}
-    lines = []
-    for node in model.graph.node:
-        s = by_key.get((node.domain, node.op_type))
-        if s is None:
-            continue
-        names = list(node.input) + [""] * (len(s.inputs) - len(node.input))
-        for inp, name in zip(s.inputs, names):
-            if inp.optional and not name:
-                lines.append(f"node {node.name or '(unnamed)'} ({s.qualname}) leaves out the optional input "
-                             f"{inp.name!r}")
-    if lines:
-        raise BackendUnsupportedError(
-            "the Python backend cannot run a node whose optional input is absent",
-            details="\n".join(lines) + "\nonnxruntime-extensions Python ops require every declared input",
-            fix="verify with the native backend (`opkit verify model.py`), or pass the optional input in the model")
-
-
-def _default_attribute(kind: str, name: str, value: Any) -> Any:
+def _attribute(kind: str, name: str, value: Any) -> Any:
     import onnx
 
+    if kind in LIST_KINDS:
+        return onnx.helper.make_attribute(name, json.dumps(list(value)))
     if kind == "bool":
         value = int(bool(value))
     elif kind == "float":
@@ -108,39 +78,111 @@ def _default_attribute(kind: str, name: str, value: Any) -> Any:
     return onnx.helper.make_attribute(name, value)
 
 
-def prepare_model(model: Any, specs: list[OpSpec], path: Path) -> Path:
-    """The backend's copy of the model: every attribute of the ops present (defaults filled in)."""
+def _attr_value(a: Any, kind: str) -> Any:
     import onnx
+
+    if kind == "strs" and a.type == onnx.AttributeProto.TENSOR:
+        return [s.decode() for s in a.t.string_data]
+    return onnx.helper.get_attribute_value(a) if kind != "strs" else \
+        [s.decode() if isinstance(s, bytes) else s for s in onnx.helper.get_attribute_value(a)]
+
+
+def _combo(node: Any, spec: OpSpec, types: dict[str, int]) -> dict[str, str] | None:
+    from opkit.spec.dtypes import BY_ONNX
+
+    combo: dict[str, str] = {}
+    pairs = []
+    k = 0
+    for inp in spec.inputs:
+        names = list(node.input[k:]) if inp.variadic else list(node.input[k:k + 1])
+        k += len(names)
+        pairs += [(inp.type, n) for n in names]
+    pairs += list(zip([o.type for o in spec.outputs], node.output))
+    for t, name in pairs:
+        if t.typevar and t.typevar not in combo and name and types.get(name) in BY_ONNX:
+            combo[t.typevar] = BY_ONNX[types[name]].name
+    if any(t.name not in combo for t in spec.typevars):
+        return None
+    return combo
+
+
+def prepare_model(model: Any, specs: list[OpSpec], path: Path) -> tuple[Path, list[dict]]:
+    """Write the backend's copy of the model; return it and the op variants to register."""
+    import onnx
+
+    from opkit.check.nodes import _known_types
 
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
     by_key = {(s.domain, s.name): s for s in specs}
-    for node in copy.graph.node:
+    types = _known_types(copy)
+    variants: dict[tuple, dict] = {}
+    problems = []
+    for k, node in enumerate(copy.graph.node):
         s = by_key.get((node.domain, node.op_type))
         if s is None:
             continue
-        have = {a.name for a in node.attribute}
+        label = f"node {node.name or '#' + str(k)} ({s.qualname})"
+        combo = _combo(node, s, types)
+        if combo is None:
+            combo = next((c for c in s.kernel_combos if all(d in PY_DTYPES for d in c.values())), None)
+        bad = sorted({d for d in (combo or {}).values() if d not in PY_DTYPES})
+        if combo is None or bad:
+            problems.append(f"{label} runs on {', '.join(bad) or 'no supported dtype'} tensors: Python ops "
+                            f"take only {', '.join(PY_DTYPES)}")
+            continue
+        # how many tensors each input has at this node (0: an absent optional input)
+        counts, names, pos = [], [], 0
+        for inp in s.inputs:
+            if inp.variadic:
+                given = [n for n in node.input[pos:]]
+                pos = len(node.input)
+            else:
+                given = list(node.input[pos:pos + 1])
+                pos += 1
+            given = [n for n in given if n]
+            counts.append(len(given))
+            names += given
+        plain = all(c == 1 for c in counts) and not any(i.variadic for i in s.inputs)
+        op_type = s.name if plain else f"{s.name}__opkit_py_" + "_".join(map(str, counts))
+        del node.input[:]
+        node.input.extend(names)
+        node.op_type = op_type
+        have = {a.name: a for a in node.attribute}
+        attrs = []
         for a in s.attrs:
-            if a.name not in have and not a.required:
-                node.attribute.append(_default_attribute(a.kind, a.name, a.default))
+            if a.name in have:
+                value = _attr_value(have[a.name], a.kind)
+            elif not a.required:
+                value = a.default
+            else:
+                continue  # opkit check reported it already
+            attrs.append(_attribute(a.kind, a.name, value))
+        del node.attribute[:]
+        node.attribute.extend(attrs)
+        key = (s.qualname, op_type, tuple(sorted(combo.items())))
+        variants.setdefault(key, {"qualname": s.qualname, "op_type": op_type, "combo": combo, "counts": counts})
+    if problems:
+        raise BackendUnsupportedError("the Python backend cannot run some node(s) of this model",
+                                      details="\n".join(problems), fix=_NATIVE_FIX)
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(copy, str(path))
-    return path
+    return path, list(variants.values())
 
 
-def job_entry(ws_root: Path, ops: list[Any]) -> dict:
-    """What the worker needs to register the ops: the workspace and each op's spec file."""
+def job_entry(ws_root: Path, ops: list[Any], variants: list[dict]) -> dict:
+    """What the worker needs to register the ops: the workspace, each op's spec file, the variants."""
     return {"workspace": str(ws_root),
-            "ops": [{"qualname": op.spec.qualname, "file": op.spec.loc.file if op.spec.loc else ""} for op in ops]}
+            "ops": [{"qualname": op.spec.qualname, "file": op.spec.loc.file if op.spec.loc else "",
+                     "variants": [v for v in variants if v["qualname"] == op.spec.qualname]} for op in ops]}
 
 
 def python_job(model: Any, ops: list[Any], ws_root: Path, art: Path, job_runs: list[dict]) -> dict:
     """The worker job of the Python backend: checks what the backend can run, writes its model copy."""
     specs = [op.spec for op in ops]
     ensure_supported(specs)
-    check_nodes(model, specs)
-    path = prepare_model(model, specs, art / "model.python.onnx")
-    return {"model": str(path), "libraries": [], "python_ops": job_entry(ws_root, ops), "runs": job_runs}
+    path, variants = prepare_model(model, specs, art / "model.python.onnx")
+    return {"model": str(path), "libraries": [], "python_ops": job_entry(ws_root, ops, variants), "runs": job_runs}
 
 
 def python_error(message: str) -> Any:
@@ -151,7 +193,7 @@ def python_error(message: str) -> Any:
         return NativeRunError("a reference raised an exception inside ONNX Runtime (Python backend)",
                               details=message[len(REFERENCE_FAILED):].strip()[:2000],
                               fix="the reference works eagerly but not on the tensors ONNX Runtime gave it "
-                                  "(numpy arrays converted to torch): check dtypes and shapes it assumes")
+                                  "(numpy arrays converted to torch): check the dtypes and shapes it assumes")
     return NativeRunError("ONNX Runtime failed to run the model with the Python references (onnxruntime-extensions)",
                           details=message.strip()[:2000],
                           fix="the message names the node; `opkit check` on the exported model lists mismatches")
@@ -180,11 +222,13 @@ def _load_ops(cfg: dict) -> dict[str, Any]:
     return found
 
 
-def register_job(cfg: dict, job: dict, result: dict, save: Any) -> None:
-    """Register every op of `cfg` as Python ops (one per dtype combination); add the library to `job`.
+def register_python_ops(cfg: dict, on_error: Any) -> str:
+    """Register every op variant of `cfg` (see :func:`job_entry`) as a Python op.
 
-    A Python exception inside an op would abort ONNX Runtime's process: it is recorded in
-    `result["error"]` (prefixed by REFERENCE_FAILED) and the process exits with code 3.
+    Returns the onnxruntime-extensions library to add to a SessionOptions, which must be created
+    after this call. A Python exception inside an op would abort ONNX Runtime's process: instead
+    ``on_error(message)`` is called (to record it; `message` starts with REFERENCE_FAILED) and the
+    process exits with code 3.
     """
     import numpy as np
     import onnxruntime_extensions as ortx
@@ -195,9 +239,10 @@ def register_job(cfg: dict, job: dict, result: dict, save: Any) -> None:
     P = ortx.PyCustomOpDef
 
     def fail(msg: str) -> None:
-        result["error"] = REFERENCE_FAILED + msg
-        save()
-        os._exit(3)
+        try:
+            on_error(REFERENCE_FAILED + msg)
+        finally:
+            os._exit(3)
 
     ops = _load_ops(cfg)
     for entry in cfg["ops"]:
@@ -205,26 +250,44 @@ def register_job(cfg: dict, job: dict, result: dict, save: Any) -> None:
         if op is None:
             raise RuntimeError(f"{entry['qualname']} is not defined by any spec of the workspace")
         spec = op.spec
-        for combo in spec.kernel_combos:
-            fn = _python_op(op, combo, np, torch, numpy_dtype, fail)
-            ortx.onnx_op(op_type=f"{spec.domain}::{spec.name}",
-                         inputs=[getattr(P, PY_DTYPES[spec.resolve(i.type, combo)]) for i in spec.inputs],
+        for v in entry["variants"]:
+            combo, counts = v["combo"], v["counts"]
+            in_types = [PY_DTYPES[spec.resolve(i.type, combo)] for i, n in zip(spec.inputs, counts) for _ in range(n)]
+            ortx.onnx_op(op_type=f"{spec.domain}::{v['op_type']}",
+                         inputs=[getattr(P, t) for t in in_types],
                          outputs=[getattr(P, PY_DTYPES[spec.resolve(o.type, combo)]) for o in spec.outputs],
-                         attrs={a.name: getattr(P, PY_ATTRS[a.kind]) for a in spec.attrs})(fn)
-    job.setdefault("python_ops_libraries", []).append(ortx.get_library_path())
+                         attrs={a.name: P.dt_string if a.kind in LIST_KINDS else getattr(P, PY_ATTRS[a.kind])
+                                for a in spec.attrs})(_python_op(op, combo, counts, np, torch, numpy_dtype, fail))
+    return ortx.get_library_path()
 
 
-def _python_op(op: Any, combo: dict, np: Any, torch: Any, numpy_dtype: Any, fail: Any) -> Any:
+def register_job(cfg: dict, job: dict, result: dict, save: Any) -> None:
+    """opkit.verify.worker's hook: register the ops, add the library to `job`, errors go to `result`."""
+
+    def on_error(msg: str) -> None:
+        result["error"] = msg
+        save()
+
+    job.setdefault("python_ops_libraries", []).append(register_python_ops(cfg, on_error))
+
+
+def _python_op(op: Any, combo: dict, counts: list[int], np: Any, torch: Any, numpy_dtype: Any, fail: Any) -> Any:
     spec = op.spec
-    in_names = [i.name for i in spec.inputs]
     out_dtypes = [numpy_dtype(spec.resolve(o.type, combo)) for o in spec.outputs]
-    attrs_spec = spec.attrs
 
     def run(*arrays: Any, **attrs: Any) -> Any:
         try:
-            kwargs: dict[str, Any] = {n: torch.from_numpy(np.array(a, copy=True)) for n, a in zip(in_names, arrays)}
-            for a in attrs_spec:
+            tensors = [torch.from_numpy(np.array(a, copy=True)) for a in arrays]
+            kwargs: dict[str, Any] = {}
+            pos = 0
+            for inp, n in zip(spec.inputs, counts):
+                given = tensors[pos:pos + n]
+                pos += n
+                kwargs[inp.name] = given if inp.variadic else (given[0] if given else None)
+            for a in spec.attrs:
                 v = attrs.get(a.name, a.default)
+                if a.kind in LIST_KINDS and isinstance(v, str):
+                    v = json.loads(v)
                 kwargs[a.name] = bool(v) if a.kind == "bool" else v
             with torch.no_grad():
                 out = op.reference(**kwargs)
