@@ -45,7 +45,8 @@ def _unalias(result: Any, args: tuple) -> Any:
             inputs.extend(t for t in a if isinstance(t, torch.Tensor))
 
     def fix(t: Any) -> Any:
-        if isinstance(t, torch.Tensor) and any(t is i for i in inputs):
+        # an input itself, or a view (x[0], x.view(...)) that may alias one
+        if isinstance(t, torch.Tensor) and (t._base is not None or any(t is i for i in inputs)):
             return t.clone()
         return t
 
