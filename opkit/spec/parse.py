@@ -46,6 +46,9 @@ unsigned using virtual void volatile wchar_t while xor xor_eq
 """.split())
 RESERVED = frozenset({"ctx", "attrs", "self", "context", "info", "api", "kernel", "opkit", "Ort", "std",
                       "T", "status", "domain", "name", "op"})
+# Names the generated glue uses at the scope of the kernel's template parameters.
+TYPEVAR_RESERVED = frozenset({"Spec", "Op", "Kernel", "Attrs", "Sym", "Unused", "Input", "Output", "Optional",
+                              "Variadic", "Context", "Shape", "Error", "std", "Ort"})
 RESERVED_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "ai.onnx.training", "ai.onnx.preview.training",
                               "com.microsoft", "com.microsoft.nchwc", "ai.onnx.contrib"})
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -154,6 +157,8 @@ def _check_default(kind: str, default: Any, name: str, loc: SourceLoc) -> Any:
     if kind == "int":
         if isinstance(default, bool) or not isinstance(default, int):
             raise bad("an int")
+        if not -2**63 <= default < 2**63:
+            raise bad("an int that fits in 64 bits (an ONNX int attribute)")
         return default
     if kind == "bool":
         if not isinstance(default, bool):
@@ -168,6 +173,8 @@ def _check_default(kind: str, default: Any, name: str, loc: SourceLoc) -> Any:
     elem = {"floats": (int, float), "ints": (int,), "strs": (str,)}[kind]
     if any(isinstance(v, bool) or not isinstance(v, elem) for v in default):
         raise bad(f"a list of {kind[:-1]}")
+    if kind == "ints" and any(not -2**63 <= v < 2**63 for v in default):
+        raise bad("ints that fit in 64 bits (an ONNX ints attribute)")
     return tuple(float(v) for v in default) if kind == "floats" else tuple(default)
 
 
@@ -210,7 +217,9 @@ def parse_shape_rule(out: str, rule: Any, inputs: Mapping[str, Input], attrs: Ma
                 raise err("a constant dimension must be >= 0", item)
             dims.append(Dim("const", value=item))
         elif isinstance(item, str) and (m := _DIM.match(item)):
-            tensor_input(m.group(1), item)
+            rank = tensor_input(m.group(1), item).type.rank
+            if rank is not None and not -rank <= int(m.group(2)) < rank:
+                raise err(f"{m.group(1)!r} has rank {rank}; it has no dim {m.group(2)}", item)
             dims.append(Dim("dim", input=m.group(1), index=int(m.group(2))))
         elif isinstance(item, str) and (m := _SLICE.match(item)):
             tensor_input(m.group(1), item)
@@ -425,7 +434,25 @@ def parse_op(
         for n, a in zip(out_names, out_anns))
 
     # -- type variables: each must be bound by an input --------------------------------------
-    bound = {i.type.typevar for i in inputs}
+    names = set(order) | set(out_names)
+    for tv in typevars:  # each becomes a C++ template parameter of the kernel and the glue
+        if keyword.iskeyword(tv) or tv in CPP_KEYWORDS or tv in TYPEVAR_RESERVED or tv.startswith("opkit"):
+            raise SpecError(f"type variable {tv!r} cannot be used as a C++ template parameter name", where=dec_loc,
+                            expected="a short capitalised name such as 'T' or 'I', not a keyword or one of "
+                                     + ", ".join(sorted(TYPEVAR_RESERVED)),
+                            got=repr(tv), fix="rename it, e.g. 'T'")
+        if tv in names:
+            raise SpecError(f"type variable {tv!r} has the name of a parameter or output", where=dec_loc,
+                            got=repr(tv), fix="rename the type variable, e.g. 'T'")
+    bound = {i.type.typevar for i in inputs if not i.optional}
+    for tv in typevars:
+        only_opt = [i.name for i in inputs if i.optional and i.type.typevar == tv]
+        if tv not in bound and only_opt:
+            raise SpecError(f"type variable {tv!r} is bound only by the optional input {only_opt[0]!r}", where=dec_loc,
+                            expected="a type variable used by a required or variadic input (when the optional "
+                                     "input is absent, nothing would give its dtype)",
+                            got=f"{only_opt[0]}: Tensor[{tv!r}] | None",
+                            fix="use it for a required input too, or give the optional input a fixed dtype")
     for tv in typevars:
         used_out = any(o.type.typevar == tv for o in outs)
         if tv not in bound:
