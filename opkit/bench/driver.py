@@ -1,0 +1,500 @@
+"""The bench pipeline: build -> import the op (or model) -> make inputs -> export the native model and
+the reference as standard ONNX ops -> measure in a child process -> report."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opkit import ui
+from opkit.build.workspace import Workspace
+from opkit.errors import ExportError, UsageError
+from opkit.verify.native import ChildResult, crash_error
+
+DEFAULT_SIZES = "1K,64K,4M"
+ROW_LEN = 4096  # free inputs are (n / 4096, 4096) from 4096 elements up, (1, n) below
+VARIANTS = ("native", "onnx", "eager", "builtin")
+TITLES = {"native": "native (a)", "onnx": "ONNX ops (b)", "eager": "torch eager (c)", "builtin": "built-in (d)"}
+
+
+def parse_sizes(text: str) -> list[int]:
+    out = []
+    for part in text.split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*([kKmM]?)\s*", part)
+        if not m or int(m.group(1)) <= 0:
+            raise UsageError(f"bad size {part.strip()!r} in --sizes {text!r}", expected="positive counts of elements "
+                             "like 1024, 64K or 4M, separated by commas", fix="e.g. --sizes 1K,64K,4M")
+        mult = {"": 1, "k": 1024, "m": 1024 * 1024}[m.group(2).lower()]
+        out.append(int(m.group(1)) * mult)
+    return out
+
+
+def size_label(n: int) -> str:
+    if n % (1024 * 1024) == 0:
+        return f"{n // (1024 * 1024)}M"
+    if n % 1024 == 0:
+        return f"{n // 1024}K"
+    return str(n)
+
+
+def fmt_time(s: float | None) -> str:
+    if s is None:
+        return "-"
+    if s < 1e-3:
+        return f"{s * 1e6:.1f} us"
+    if s < 1:
+        return f"{s * 1e3:.2f} ms"
+    return f"{s:.2f} s"
+
+
+@dataclass
+class Row:
+    label: str
+    size: int | None
+    dtype: str
+    shapes: str
+    stats: dict[str, dict] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def median(self, v: str) -> float | None:
+        s = self.stats.get(v)
+        return s["median_s"] if s else None
+
+    def ratio(self, a: str, b: str) -> float | None:
+        x, y = self.median(a), self.median(b)
+        return x / y if x and y else None
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "elements": self.size, "dtype": self.dtype, "shapes": self.shapes,
+                "stats": self.stats, "errors": self.errors, "notes": self.notes,
+                "ratios": {"native/onnx": self.ratio("native", "onnx"), "native/eager": self.ratio("native", "eager"),
+                           "native/builtin": self.ratio("native", "builtin")}}
+
+
+@dataclass
+class BenchReport:
+    target: str
+    kind: str  # "op" | "model"
+    threads: int
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    env: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"target": self.target, "kind": self.kind, "threads": self.threads, "env": self.env,
+                "notes": self.notes, "rows": [r.to_dict() for r in self.rows],
+                "columns": {v: TITLES[v] for v in VARIANTS}}
+
+    def render(self) -> str:
+        what = "op" if self.kind == "op" else "model"
+        lines = [f"{what}: {self.target}",
+                 f"threads: {self.threads} (onnxruntime intra_op_num_threads, torch.set_num_threads); "
+                 f"onnxruntime {self.env.get('onnxruntime', '?')}, torch {self.env.get('torch', '?')}; "
+                 f"load average {self.env.get('load_before', 0):.2f} -> {self.env.get('load_after', 0):.2f} "
+                 f"on {self.env.get('cpus', '?')} CPUs",
+                 ("(a) native kernel in onnxruntime  (b) the reference as standard ONNX ops in onnxruntime  "
+                  "(c) the reference in torch eager  (d) a one-node built-in op (Relu) of the same size"
+                  if self.kind == "op" else
+                  "(a) the model in onnxruntime with the op library  (b) the model decomposed (each op's reference "
+                  "as standard ONNX ops) in onnxruntime  (c) the model in torch eager"),
+                 "times: median per call over interleaved rounds, +- the interquartile spread", ""]
+        cols = [v for v in VARIANTS if any(v in r.stats or v in r.errors for r in self.rows)]
+        head = ["size", "dtype", "shapes"] + [TITLES[v] for v in cols] + \
+               [h for h, v in (("a/b", "onnx"), ("a/c", "eager"), ("a/d", "builtin")) if v in cols]
+        table = [head]
+        for r in self.rows:
+            cells = [size_label(r.size) if r.size else "example", r.dtype, r.shapes]
+            for v in cols:
+                s = r.stats.get(v)
+                cells.append(f"{fmt_time(s['median_s'])} +-{100 * s['spread']:.0f}%" if s else
+                             ("error" if v in r.errors else "-"))
+            for v in ("onnx", "eager", "builtin"):
+                if v in cols:
+                    q = r.ratio("native", v)
+                    cells.append(("-" if q is None else f"{q:.2f}" if q >= 0.095 else f"{q:.2g}"))
+            table.append(cells)
+        widths = [max(len(row[i]) for row in table) for i in range(len(head))]
+        for row in table:
+            lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        for r in self.rows:
+            for v, e in r.errors.items():
+                lines.append(f"error: {r.dtype} {size_label(r.size) if r.size else 'example'} {TITLES[v]}: {e}")
+        for n in self.notes:
+            lines.append(f"note: {n}")
+        return "\n".join(lines)
+
+
+# ---- inputs --------------------------------------------------------------------------------------
+
+def template_shape(n: int) -> tuple[int, ...]:
+    return (n // ROW_LEN, ROW_LEN) if n >= ROW_LEN and n % ROW_LEN == 0 else (1, n)
+
+
+def make_args(op: Any, combo: dict[str, str], n: int, seed: int = 0) -> dict[str, Any]:
+    """The op's arguments (param name -> tensor / list / None / attribute value) at about n elements:
+    opkit test's input generator (the spec's constraints) with a bench-sized shape template."""
+    try:
+        from opkit.testing.cases import Plan, config_of, materialize
+
+        cfg = config_of(op)
+        if not cfg.generate:
+            raise UsageError(f"{op.spec.name} makes its test inputs only with a custom generator "
+                             "(@op.samples with generate=False)", expected="inputs opkit can size",
+                             fix="bench it inside a model: `opkit bench model.py`")
+        from opkit.testing.cases import _default_attr
+
+        attrs = {a.name: _default_attr(a, cfg) for a in op.spec.attrs}
+        present = {i.name: True for i in op.spec.inputs if i.optional}
+        plan = Plan(dict(combo), attrs, ("bench", template_shape(n)), present, 2, False, "bench")
+        case = materialize(op, [plan], 0, seed)[0]
+        if case.skipped:
+            raise UsageError(f"cannot make inputs of {n} elements for {op.spec.name}: {case.skipped}",
+                             fix="check the op's constrain(...) rules")
+        return dict(case.args)
+    except ImportError:  # opkit.testing missing: plain random tensors of the template shape
+        import torch
+
+        from opkit.spec.dtypes import DTYPES, torch_dtype
+
+        g = torch.Generator().manual_seed(seed)
+        args: dict[str, Any] = {}
+        for name in op.spec.param_order:
+            if any(a.name == name for a in op.spec.attrs):
+                a = op.spec.attr(name)
+                args[name] = a.default
+                continue
+            i = op.spec.input(name)
+            dt = op.spec.resolve(i.type, combo)
+            shape = template_shape(n) if i.type.rank is None else (template_shape(n) + (1,) * 8)[:i.type.rank]
+            t = (torch.randn(shape, generator=g, dtype=torch.float64) if DTYPES[dt].is_float
+                 else torch.randint(0, 8, shape, generator=g)).to(torch_dtype(dt))
+            args[name] = [t, t.clone()] if i.variadic else t
+        return args
+
+
+def layout_of(op: Any, args: dict[str, Any]) -> tuple[list, list, dict]:
+    """(layout [(name, kind, count)], flat tensors in order, attributes)."""
+    attr_names = {a.name for a in op.spec.attrs}
+    layout, flat, attrs = [], [], {}
+    for name in op.spec.param_order:
+        v = args.get(name)
+        if name in attr_names:
+            attrs[name] = v
+        elif v is None:
+            layout.append((name, "none", 0))
+        elif isinstance(v, (list, tuple)):
+            layout.append((name, "list", len(v)))
+            flat.extend(v)
+        else:
+            layout.append((name, "tensor", 1))
+            flat.append(v)
+    return layout, flat, attrs
+
+
+def _module(op: Any, layout: list, attrs: dict) -> Any:
+    import torch
+
+    class OneOp(torch.nn.Module):
+        def forward(self, *flat: Any) -> Any:
+            args: dict[str, Any] = {}
+            k = 0
+            for name, kind, count in layout:
+                if kind == "tensor":
+                    args[name] = flat[k]
+                    k += 1
+                elif kind == "list":
+                    args[name] = list(flat[k:k + count])
+                    k += count
+                else:
+                    args[name] = None
+            return op(**args, **attrs)
+
+    return OneOp().eval()
+
+
+def _fits(model_path: Path, shapes: list[tuple[int, ...]]) -> bool:
+    """Whether an exported model's graph inputs accept these shapes (fixed dims must match)."""
+    import onnx
+
+    m = onnx.load(str(model_path), load_external_data=False)
+    inputs = [i for i in m.graph.input]
+    if len(inputs) != len(shapes):
+        return False
+    for vi, shape in zip(inputs, shapes):
+        dims = vi.type.tensor_type.shape.dim
+        if len(dims) != len(shape):
+            return False
+        for d, s in zip(dims, shape):
+            if d.HasField("dim_value") and d.dim_value != s:
+                return False
+    return True
+
+
+def _builtin_model(path: Path, dtype: str) -> Path | None:
+    """One Relu node (Neg for integers) on the first input: the per-call cost of a built-in op."""
+    import onnx
+    from onnx import helper
+
+    from opkit.spec.dtypes import DTYPES
+
+    from opkit.spec.dtypes import numpy_dtype
+
+    d = DTYPES[dtype]
+    if not d.is_float and not dtype.startswith("int"):
+        return None
+    try:
+        elem = helper.np_dtype_to_tensor_dtype(numpy_dtype(dtype))
+    except Exception:
+        return None
+    node = helper.make_node("Relu" if d.is_float else "Neg", ["x"], ["y"])
+    g = helper.make_graph([node], "builtin", [helper.make_tensor_value_info("x", elem, None)],
+                          [helper.make_tensor_value_info("y", elem, None)])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def _save_inputs(flat: list, folder: Path) -> None:
+    from opkit.verify.driver import save_inputs
+
+    save_inputs(flat, folder)
+
+
+def _shapes_text(layout: list, flat: list) -> str:
+    parts, k = [], 0
+    for name, kind, count in layout:
+        if kind == "tensor":
+            parts.append(f"{name}={'x'.join(map(str, flat[k].shape)) or 'scalar'}")
+            k += 1
+        elif kind == "list":
+            parts.append(f"{name}={count}x[{'x'.join(map(str, flat[k].shape))}]")
+            k += count
+    return " ".join(parts)
+
+
+def _export_case(op: Any, module: Any, flat: list, folder: Path, stem: str) -> tuple[Path, Path | None, str | None]:
+    """The one-node model with the custom op, and the reference as standard ONNX ops (None + why, if
+    the reference does not export). Dims are dynamic (Dim.AUTO) where torch.export allows."""
+    import torch
+
+    from opkit.export.decompose import decompose_export
+    from opkit.export.driver import export
+
+    # forward(*flat): the varargs are one tuple argument for torch.export
+    dyn = (tuple({i: torch.export.Dim.AUTO for i in range(t.dim())} for t in flat),)
+    native = export(module, tuple(flat), folder / f"{stem}.native.onnx", [op], dynamic_shapes=dyn).path
+    try:
+        dec = decompose_export(module, tuple(flat), folder / f"{stem}.onnx_ops.onnx", [op], dynamic_shapes=dyn)
+    except ExportError as exc:
+        return native, None, exc.what
+    if not dec.complete:
+        why = "; ".join(f"{q}: {w.splitlines()[0]}" for q, w in dec.failed.items()) or \
+            f"custom nodes remain: {', '.join(dec.remaining)}"
+        return native, None, f"the reference did not export to standard ONNX ops ({why})"
+    return native, dec.path, None
+
+
+# ---- the child -----------------------------------------------------------------------------------
+
+def child_env() -> dict[str, str]:
+    """torch's OpenMP threads and onnxruntime's pool spin-wait after parallel work; interleaved in one
+    process on few cores they starve each other (torch eager 10-100x slower). Passive OpenMP waiting
+    keeps torch sane without touching onnxruntime's defaults. A value the user set is kept."""
+    env = dict(os.environ)
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    return env
+
+
+def run_child(job: dict, job_dir: Path, timeout: float) -> ChildResult:
+    job_dir.mkdir(parents=True, exist_ok=True)
+    job_path = job_dir / "job.json"
+    job_path.write_text(json.dumps(job, indent=1))
+    result_path = job_dir / "result.json"
+    result_path.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "opkit.bench.worker", str(job_path)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, errors="replace", env=child_env())
+    except subprocess.TimeoutExpired as exc:
+        err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+        return ChildResult(False, None, _read(result_path), f"timeout after {timeout:g} s", err)
+    result = _read(result_path)
+    if proc.returncode < 0:
+        try:
+            name = signal.Signals(-proc.returncode).name
+        except ValueError:
+            name = f"signal {-proc.returncode}"
+        return ChildResult(False, None, result, name, proc.stderr)
+    if proc.returncode != 0:
+        return ChildResult(False, None, result, f"exit code {proc.returncode}", proc.stderr)
+    return ChildResult(True, None, result, None, proc.stderr)
+
+
+def _read(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _versions() -> dict[str, Any]:
+    import onnxruntime
+    import torch
+
+    return {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__, "cpus": os.cpu_count(),
+            "python": sys.version.split()[0], "OMP_WAIT_POLICY": child_env()["OMP_WAIT_POLICY"]}
+
+
+def _finish(report: BenchReport, rows: list[Row], child: ChildResult, what: str, ops: list[str]) -> BenchReport:
+    res = child.result
+    for row, got in zip(rows, res.get("cases", [])):
+        row.stats = got.get("stats", {})
+        row.errors.update(got.get("errors", {}))
+    report.rows = rows
+    report.env.update(load_before=res.get("load_before", 0.0), load_after=res.get("load_after", 0.0))
+    if res.get("eager_error"):
+        report.notes.append(f"torch eager could not run: {res['eager_error']}")
+    if not child.ok:
+        measured = len(res.get("cases", []))
+        if measured == 0:
+            raise crash_error(what, child, ops)
+        report.rows = rows[:measured]
+        report.notes.append(f"the measuring process died ({child.crashed}) after {measured} of {len(rows)} cases")
+    return report
+
+
+def _find_op(ws: Workspace, ops: dict[str, Any], name: str) -> Any:
+    for folder, op in ops.items():
+        if name in (folder, op.spec.name, op.spec.qualname):
+            return op
+    raise UsageError(f"no op {name!r} in {ws.root}", expected="an op name, its domain::name or its folder",
+                     got=", ".join(sorted(op.spec.name for op in ops.values())) or "no ops",
+                     fix="`opkit bench ScaledGelu`, or `opkit bench model.py` for a whole model")
+
+
+def bench_op(ws: Workspace, name: str, *, sizes: list[int], dtypes: list[str] | None = None, threads: int,
+             budget: float = 2.0, spread: float = 0.05, timeout: float = 600.0, eager: bool = True) -> BenchReport:
+    from opkit.build.driver import build
+
+    with ui.step("building the op library"):
+        built = build(ws)
+    with ui.step("importing torch and the specs"):
+        import torch  # noqa: F401
+
+        from opkit.build.specs import add_to_path, import_ops
+
+        add_to_path(ws)
+        ops = import_ops(ws)
+    op = _find_op(ws, ops, name)
+    folder = op.spec.folder
+    art = ws.build_dir / "bench" / folder
+    art.mkdir(parents=True, exist_ok=True)
+    combos = op.spec.kernel_combos or [{}]
+    if dtypes:
+        label_of = {tuple(c.values()): c for c in combos}
+        wanted = [c for c in combos if any(d in c.values() for d in dtypes)]
+        if not wanted:
+            raise UsageError(f"{op.spec.name} has no kernel for dtype {', '.join(dtypes)}",
+                             got=", ".join("/".join(k) for k in label_of) or "fixed dtypes")
+        combos = wanted
+    report = BenchReport(op.spec.qualname, "op", threads, env=_versions())
+    rows: list[Row] = []
+    cases: list[dict] = []
+    with ui.step(f"exporting {op.spec.name}: one-node model and its reference as standard ONNX ops"):
+        for ci, combo in enumerate(combos):
+            dlabel = ",".join(combo.values()) or "-"
+            exported: tuple[Path, Path | None, str | None] | None = None
+            first_dtype = None
+            for n in sorted(sizes, key=lambda s: (s < ROW_LEN * 2, -s)):  # export from a size with no dim of 1
+                args = make_args(op, combo, n)
+                layout, flat, attrs = layout_of(op, args)
+                shapes = [tuple(t.shape) for t in flat]
+                stem = f"c{ci}"
+                if exported is None or not _fits(exported[0], shapes) or \
+                        (exported[1] is not None and not _fits(exported[1], shapes)):
+                    stem = f"c{ci}_{n}" if exported is not None else stem
+                    exported = _export_case(op, _module(op, layout, attrs), flat, art, stem)
+                native, onnx_ops, why = exported
+                inputs = art / f"c{ci}_{n}" / "inputs"
+                _save_inputs(flat, inputs)
+                first_dtype = first_dtype or (str(flat[0].dtype).replace("torch.", "") if flat else None)
+                variants = {"native": str(native)}
+                row = Row(f"{dlabel} {size_label(n)}", n, dlabel, _shapes_text(layout, flat))
+                if onnx_ops is not None:
+                    variants["onnx"] = str(onnx_ops)
+                else:
+                    row.errors["onnx"] = why or "the reference did not export"
+                if flat and first_dtype:
+                    b = _builtin_model(art / f"builtin_{first_dtype}.onnx", first_dtype)
+                    if b is not None:
+                        variants["builtin"] = str(b)
+                rows.append(row)
+                cases.append({"label": row.label, "inputs": str(inputs), "count": len(flat), "layout": layout,
+                              "attrs": attrs, "variants": variants})
+        order = sorted(range(len(rows)), key=lambda k: (rows[k].dtype, rows[k].size))
+        rows = [rows[k] for k in order]
+        cases = [cases[k] for k in order]
+    job = {"threads": threads, "libraries": [str(built.library)], "budget": budget, "spread": spread,
+           "cases": cases, "eager": {"kind": "op", "workspace": str(ws.root), "folder": folder} if eager else None}
+    with ui.step(f"measuring {len(cases)} case(s) in a child process ({threads} thread(s), up to {budget:g} s each)"):
+        child = run_child(job, art / "job", timeout)
+    return _finish(report, rows, child, f"benchmarking {op.spec.qualname}", [op.spec.qualname])
+
+
+def bench_model(ws: Workspace, model_path: Path, *, threads: int, budget: float = 2.0, spread: float = 0.05,
+                timeout: float = 600.0, eager: bool = True) -> BenchReport:
+    from opkit.build.driver import build
+
+    with ui.step("building the op library"):
+        built = build(ws)
+    with ui.step("importing torch and the model"):
+        from opkit.build.specs import add_to_path, import_ops
+        from opkit.spec.decorator import record_calls, registered_ops
+        from opkit.verify.modelfile import load_model_file
+
+        add_to_path(ws)
+        mf = load_model_file(model_path, ws.root)
+        import_ops(ws)
+    art = ws.build_dir / "bench" / f"model_{model_path.stem}"
+    art.mkdir(parents=True, exist_ok=True)
+    import torch
+
+    with torch.no_grad(), record_calls() as calls:
+        mf.model.eval()(*mf.example_inputs)
+    with ui.step("exporting the model with the op library, and decomposed (references as standard ONNX ops)"):
+        from opkit.export.decompose import decompose_export
+        from opkit.export.driver import export
+
+        native = export(mf.model, mf.example_inputs, art / "model.native.onnx", registered_ops(),
+                        dynamic_shapes=mf.dynamic_shapes).path
+        row = Row("example inputs", None, ",".join(sorted({str(t.dtype).replace("torch.", "")
+                                                           for t in mf.example_inputs})),
+                  " ".join("x".join(map(str, t.shape)) for t in mf.example_inputs))
+        variants = {"native": str(native)}
+        try:
+            dec = decompose_export(mf.model, mf.example_inputs, art / "model.onnx_ops.onnx", registered_ops(),
+                                   dynamic_shapes=mf.dynamic_shapes)
+            if dec.remaining:
+                row.notes.append(f"custom nodes remain in the decomposed model: {', '.join(dec.remaining)}")
+                row.errors["onnx"] = "the references of " + ", ".join(dec.failed or dec.remaining) + \
+                    " did not export to standard ONNX ops"
+            else:
+                variants["onnx"] = str(dec.path)
+        except ExportError as exc:
+            row.errors["onnx"] = exc.what
+        _save_inputs(list(mf.example_inputs), art / "inputs")
+    report = BenchReport(str(model_path), "model", threads, env=_versions())
+    report.notes.append("ops in the model: " + (", ".join(sorted(calls)) or "none"))
+    job = {"threads": threads, "libraries": [str(built.library)], "budget": budget, "spread": spread,
+           "cases": [{"label": row.label, "inputs": str(art / "inputs"), "count": len(mf.example_inputs),
+                      "layout": [], "attrs": {}, "variants": variants}],
+           "eager": {"kind": "model", "workspace": str(ws.root), "model": str(model_path.resolve())} if eager else None}
+    with ui.step(f"measuring in a child process ({threads} thread(s), up to {budget:g} s)"):
+        child = run_child(job, art / "job", timeout)
+    return _finish(report, [row], child, f"benchmarking {model_path}", sorted(calls))

@@ -1,0 +1,59 @@
+"""opkit bench OP | model.py: the native kernel in ONNX Runtime vs the same maths as standard ONNX ops
+in ONNX Runtime vs torch eager; medians, spread and ratios."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from opkit import ui
+from opkit.errors import UsageError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("target", help="an op of the workspace (name, domain::name or folder), or a model.py")
+    p.add_argument("--workspace", metavar="DIR", help="the workspace (default: nearest folder with ops/)")
+    p.add_argument("--sizes", default="1K,64K,4M", metavar="LIST",
+                   help="input sizes in elements, e.g. 1K,64K,4M (op only; default %(default)s)")
+    p.add_argument("--dtype", action="append", metavar="DTYPE",
+                   help="only the kernels of this dtype (repeatable; default: every dtype of the op)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="threads for onnxruntime (intra_op_num_threads) and torch (default: the CPU count)")
+    p.add_argument("--budget", type=float, default=2.0, metavar="S",
+                   help="time limit per case once the minimum of 5 rounds is done (default %(default)s s)")
+    p.add_argument("--spread", type=float, default=0.05, metavar="F",
+                   help="stop a case early when every interquartile spread is below F (default %(default)s)")
+    p.add_argument("--no-eager", action="store_true", help="skip the torch eager column")
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
+
+
+def run(args: argparse.Namespace) -> int:
+    from opkit.bench.driver import bench_model, bench_op, parse_sizes
+    from opkit.build.workspace import find_workspace
+
+    threads = args.threads or os.cpu_count() or 1
+    if threads < 1:
+        raise UsageError(f"--threads {args.threads} must be at least 1")
+    if args.budget <= 0:
+        raise UsageError(f"--budget {args.budget} must be positive")
+    target = args.target
+    if target.endswith(".py"):
+        model = Path(target)
+        if not model.is_file():
+            raise UsageError(f"no such model file: {model}", fix="pass a model.py defining `model` and "
+                             "`example_inputs`, or an op name")
+        ws = find_workspace(start=model.resolve().parent, explicit=args.workspace)
+        report = bench_model(ws, model, threads=threads, budget=args.budget, spread=args.spread,
+                             eager=not args.no_eager)
+    else:
+        sizes = parse_sizes(args.sizes)
+        ws = find_workspace(explicit=args.workspace)
+        report = bench_op(ws, target, sizes=sizes, dtypes=args.dtype, threads=threads, budget=args.budget,
+                          spread=args.spread, eager=not args.no_eager)
+    print(report.render())
+    if args.json:
+        Path(args.json).write_text(json.dumps(report.to_dict(), indent=1))
+        ui.info(f"wrote {args.json}")
+    return 0
