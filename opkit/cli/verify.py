@@ -17,6 +17,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sanitize", action="store_true", help="use the AddressSanitizer/UBSan build of the library")
     p.add_argument("--timeout", type=float, metavar="S", help="limit for the ONNX Runtime run (default 300 s)")
     p.add_argument("--opset", type=int, help="the ONNX opset to export to (default: the exporter's)")
+    p.add_argument("--fresh", action="store_true",
+                   help="export and run eagerly again even if only kernels changed since the last verify")
     p.add_argument("--backend", choices=("native", "python"), default="native",
                    help="native: the built op library (default); python: each op's reference inside ONNX Runtime "
                         "via onnxruntime-extensions, no library built (kernels may be unwritten)")
@@ -37,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from opkit.verify.driver import verify
 
     report = verify(model, ws, sanitize=args.sanitize, timeout=args.timeout, opset=args.opset, native=not args.no_native,
+                    fresh=args.fresh,
                     backend=args.backend, exporter=args.exporter)
     print(report.render())
     if args.json:

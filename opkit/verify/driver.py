@@ -19,6 +19,8 @@ from opkit.verify.report import Report, Run
 
 
 def to_numpy(t: Any) -> np.ndarray:
+    if isinstance(t, np.ndarray):  # cached eager outputs (opkit/verify/cache.py)
+        return t
     import torch
 
     t = t.detach().cpu().contiguous()
@@ -150,7 +152,7 @@ def _like(t: Any, shape: list[int], g: Any) -> Any:
 
 def verify(model_path: Path, ws: Workspace, *, sanitize: bool = False, timeout: float | None = None,
            opset: int | None = None, native: bool = True, backend: str = "native",
-           exporter: str = "dynamo") -> Report:
+           exporter: str = "dynamo", fresh: bool = False) -> Report:
     from opkit.build.driver import build
 
     timings: dict[str, float] = {}
@@ -161,6 +163,19 @@ def verify(model_path: Path, ws: Workspace, *, sanitize: bool = False, timeout: 
         ui.detail(f"{'built' if built.compiled else 'up to date'}: {built.library}")
     else:  # the Python backend (opkit/verify/pyops.py) needs no library: kernels may be unwritten
         ui.info("python backend: not building the op library; each op's reference runs inside ONNX Runtime")
+    from opkit.verify import cache as vcache  # incremental verify: no torch when only kernels changed
+
+    cache_dir = ws.build_dir / "verify" / model_path.stem
+    cache_key = vcache.cache_key(model_path, ws, {"exporter": exporter, "opset": opset})
+    if built is not None and not fresh:
+        entry, why = vcache.lookup(cache_dir, cache_key)
+        if entry is not None:
+            return vcache.verify_cached(entry, model_path, ws, built, sanitize=sanitize, timeout=timeout,
+                                        native=native, timings=timings)
+        ui.detail(f"verify cache: {why}: exporting again")
+    elif fresh:
+        ui.detail("verify cache: --fresh: exporting again")
+    vcache.invalidate(cache_dir)
 
     with ui.step("importing torch and the model", timings, "load"):
         import torch
@@ -274,6 +289,8 @@ def verify(model_path: Path, ws: Workspace, *, sanitize: bool = False, timeout: 
                                        f"{', '.join(behind) or 'none (a standard ONNX op?)'}")
     if len(runs) == 1 and mf.dynamic_shapes is None:
         report.notes.append("no dynamic_shapes in the model file: verified at the example sizes only")
+    vcache.store(art, cache_key, vcache.meta_of(report, runs, shapes_by_run, eager_by_run, mf.rtol, mf.atol),
+                 eager_by_run)
     (art / "report.json").write_text(json.dumps(report.to_dict(), indent=1))
     return report
 

@@ -33,6 +33,7 @@ class Report:
     failures: list[str] = field(default_factory=list)
     artifacts: str = ""
     backend: str = "native"  # "native" (the op library) or "python" (the references, opkit/verify/pyops.py)
+    cached: list[str] = field(default_factory=list)  # parts reused from the verify cache (opkit/verify/cache.py)
 
     @property
     def ok(self) -> bool:
@@ -41,7 +42,7 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok, "model": self.model, "backend": self.backend, "library": self.library,
-            "exporter": self.exporter,
+            "exporter": self.exporter, "cached": self.cached,
             "opset": self.opset, "ops": self.ops, "notes": self.notes, "failures": self.failures,
             "artifacts": self.artifacts, "timings_seconds": {k: round(v, 4) for k, v in self.timings.items()},
             "runs": [{"label": r.label, "backend": r.backend, "ok": r.ok, "input_shapes": r.input_shapes,
@@ -54,6 +55,8 @@ class Report:
                  f"ops:      {', '.join(self.ops) or 'none'}"]
         if self.library:
             lines.append(f"library:  {self.library}")
+        if self.cached:
+            lines.append(f"cached:   {', '.join(self.cached)} (opkit verify --fresh re-exports)")
         if self.backend == "python":
             from opkit.verify.pyops import BACKEND_LABEL
 
