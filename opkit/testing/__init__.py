@@ -18,7 +18,7 @@ from typing import Any
 from opkit.testing.constraints import TestConfig
 from opkit.testing.report import Failure, OpResult, TestReport
 
-__all__ = ["run", "cases", "TestReport", "OpResult", "Failure", "TestConfig"]
+__all__ = ["run", "generate_cases", "TestReport", "OpResult", "Failure", "TestConfig"]
 
 
 def _assert_ok(self: TestReport) -> None:
@@ -48,7 +48,7 @@ def run(workspace: str | Path = ".", ops: list[str] | None = None, *, seed: int 
         ui.set_quiet(prev)
 
 
-def cases(op: Any, seed: int = 0) -> list:
+def generate_cases(op: Any, seed: int = 0) -> list:
     """The cases `opkit test` would run for an Op (tensors and attributes per case), without running them."""
     from opkit.testing.driver import make_cases
 
