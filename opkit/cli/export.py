@@ -83,8 +83,8 @@ def run(args: argparse.Namespace) -> int:
                           where=str(out), expected="only standard ONNX ops",
                           got=f"{len(dec.failed)} op(s) whose reference does not export" if dec.failed else
                           "custom nodes from ops the model calls through torch.ops directly",
-                          fix="make the reference traceable by torch.export (torch ops only, no numpy, no "
-                              ".item()/data-dependent Python), or ship the op library with the model")
+                          fix="make the reference traceable by torch.export (tensor ops only: no "
+                              ".item()/.tolist()/data-dependent Python), or ship the op library with the model")
     if args.no_check:
         return 0
     return _check(dec.path, mf, eager)

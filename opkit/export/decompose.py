@@ -10,6 +10,8 @@ An op whose reference does not export (numpy, data-dependent Python, ...) stays 
 from __future__ import annotations
 
 import contextlib
+import io
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -65,6 +67,14 @@ def custom_nodes(model: Any, domains: set[str]) -> list[str]:
     return sorted(found)
 
 
+def why(exc: ExportError) -> str:
+    """The lines of an export failure that say what went wrong and where (torch.export's summary)."""
+    lines = [ln.strip() for ln in (exc.what + "\n" + (exc.details or "")).splitlines() if ln.strip()]
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", ln) for ln in lines]
+    keep = [ln for ln in lines if ln.startswith("<class '") or ln.startswith("Caused by:")]
+    return "\n".join(keep) if keep else "\n".join(lines[:3])
+
+
 def decompose_export(model: Any, example_inputs: tuple, path: Path, ops: Iterable[Any], *,
                      dynamic_shapes: Any = None, opset: int | None = None, external_data: bool = False,
                      only: Iterable[str] | None = None) -> Decomposed:
@@ -82,7 +92,8 @@ def decompose_export(model: Any, example_inputs: tuple, path: Path, ops: Iterabl
 
     def attempt(inline: list[Any], dest: Path):
         keep = [op for op in ops if op not in inline]
-        with references_inlined(inline):
+        # torch.export prints the failing graph on stderr: the reason (below) is what the user needs
+        with references_inlined(inline), contextlib.redirect_stderr(io.StringIO()):
             return export(model, example_inputs, dest, keep, dynamic_shapes=dynamic_shapes, opset=opset,
                           external_data=external_data)
 
@@ -95,7 +106,7 @@ def decompose_export(model: Any, example_inputs: tuple, path: Path, ops: Iterabl
                 try:
                     attempt([op], Path(tmp) / "probe.onnx")
                 except ExportError as exc:
-                    failed[op.spec.qualname] = exc.what + (f"\n{exc.details}" if exc.details else "")
+                    failed[op.spec.qualname] = why(exc)
         if not failed:  # no single op is to blame: the combination fails
             raise whole
         good = [op for op in targets if op.spec.qualname not in failed]
