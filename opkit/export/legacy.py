@@ -5,8 +5,8 @@ The symbolic function emits one ``domain::Name`` node with typed attributes (``a
 ``n_i=``, ...), an empty input for an absent optional input, the items of a variadic input, and
 sets each output's type: the dtype the trace saw, and the shape from the spec's shape rule
 (dynamic dimensions stay symbolic), so that shapes are not lost after the custom node.
-list[str] attributes leave TorchScript as STRINGS and are rewritten to the 1-D string tensor
-attribute that opkit's schema and native glue use (see ATTR_ONNX).
+TorchScript cannot trace a custom op with a list[str] argument ("unsupported input list type:
+str"): such ops are reported, with the dynamo exporter as the way out.
 """
 
 from __future__ import annotations
@@ -184,23 +184,6 @@ def dynamic_axes(model: Any, example_inputs: tuple, dynamic_shapes: Any) -> tupl
     return names, axes
 
 
-def _strings_to_tensor(proto: Any, specs: list[OpSpec]) -> None:
-    """list[str] attributes: STRINGS (TorchScript) -> the 1-D string tensor opkit uses."""
-    import onnx
-
-    from opkit.export.schema import strings_tensor
-
-    kinds = {(s.domain, s.name): {a.name: a.kind for a in s.attrs} for s in specs}
-    for node in proto.graph.node:
-        k = kinds.get((node.domain, node.op_type))
-        if not k:
-            continue
-        for idx, a in enumerate(node.attribute):
-            if k.get(a.name) == "strs" and a.type == onnx.AttributeProto.STRINGS:
-                values = [s.decode() for s in a.strings]
-                node.attribute[idx].CopyFrom(onnx.helper.make_attribute(a.name, strings_tensor(a.name, values)))
-
-
 def _name_outputs(proto: Any) -> None:
     """TorchScript names graph outputs by number ("7"): call them output / output0, output1, ..."""
     outs = proto.graph.output
@@ -250,6 +233,12 @@ def export_legacy(model: Any, example_inputs: tuple, path: Path, ops: Iterable[A
         raise
     except Exception as exc:
         msg = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
+        if "unsupported input list type: str" in str(exc):
+            culprits = [f"{s.qualname}: {a.name}: list[str]" for s in specs for a in s.attrs if a.kind == "strs"]
+            raise ExportError("the TorchScript exporter cannot trace an op with a list[str] attribute",
+                              details="\n".join(culprits) or None,
+                              fix="export with the default dynamo exporter (drop --exporter legacy), or pass "
+                                  "the strings as one str attribute") from None
         raise ExportError(f"torch.onnx.export (TorchScript exporter) failed: {type(exc).__name__}: "
                           f"{(msg[0] if msg else '')[:400]}",
                           details="\n".join(msg[1:15]) or None,
@@ -263,7 +252,6 @@ def export_legacy(model: Any, example_inputs: tuple, path: Path, ops: Iterable[A
             except Exception:
                 pass
     proto = onnx.load(str(path))
-    _strings_to_tensor(proto, specs)
     _name_outputs(proto)
     have = {o.domain for o in proto.opset_import}
     for d, v in domains.items():
