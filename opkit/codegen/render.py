@@ -14,7 +14,7 @@ from typing import Any
 from opkit import __version__
 from opkit.codegen.env import render
 from opkit.spec.dtypes import DTYPES
-from opkit.spec.model import ATTR_CPP, ATTR_PY, Dim, OpSpec, Output
+from opkit.spec.model import ATTR_CPP, ATTR_PY, Attr, Dim, OpSpec, Output
 
 LIBRARY_TARGET = "opkit_ops"
 ORT_API_VERSION = 21  # the headers opkit builds against: the oldest runtime pyproject allows (1.21)
@@ -138,6 +138,18 @@ def _infer_lines(spec: OpSpec, out: Output) -> list[str]:
     return lines
 
 
+def _choices_check(a: Attr) -> str:
+    """C++ that rejects a value outside a Literal[...] attribute's choices (at session creation)."""
+    if a.choices is None or a.kind not in ("str", "int"):
+        return ""
+    lits = [cpp_literal(a.kind, c) for c in a.choices]
+    test = " || ".join(f"attrs.{a.name} == {v}" for v in lits)
+    listed = ", ".join(json.dumps(c) if a.kind == "str" else str(c) for c in a.choices)
+    got = (f'"\\"" + attrs.{a.name} + "\\""' if a.kind == "str" else f"std::to_string(attrs.{a.name})")
+    return (f"if (!({test})) reader.fail(std::string({json.dumps(f'attribute {a.name!r}: expected one of {listed}, got ')})"
+            f" + {got});")
+
+
 def op_view(spec: OpSpec) -> dict[str, Any]:
     folder = spec.folder
     tvs = [t.name for t in spec.typevars]
@@ -161,8 +173,9 @@ def op_view(spec: OpSpec) -> dict[str, Any]:
         "name": a.name, "cpp_type": ATTR_CPP[a.kind], "required": a.required,
         "cpp_default": "{}" if a.required else " = " + cpp_literal(a.kind, a.default),
         "comment": ("required " if a.required else "") + ATTR_PY[a.kind] +
+                   (" in {" + ", ".join(repr(c) for c in a.choices) + "}" if a.choices else "") +
                    ("" if a.required else f", default {list(a.default) if isinstance(a.default, tuple) else a.default!r}"),
-        "check": "",
+        "check": _choices_check(a),
     } for a in spec.attrs]
     char = {True: "INPUT_OUTPUT_OPTIONAL"}
     return {

@@ -102,14 +102,20 @@ class Attr:
     default: Any = None  # a Python value (tuple for lists); None when required
     required: bool = True
     loc: SourceLoc | None = None
+    # The allowed values of a str or int attribute written as Literal["a", "b"]; None: any value.
+    # The generated glue rejects any other value when the ORT session is created.
+    choices: tuple | None = None
 
     def __post_init__(self) -> None:
         assert self.kind in ATTR_KINDS, self
         assert self.required == (self.default is None), self
+        assert self.choices is None or (self.kind in ("str", "int") and self.choices), self
 
     @property
     def text(self) -> str:
         s = f"{self.name}: {ATTR_PY[self.kind]}"
+        if self.choices is not None:
+            s = f"{self.name}: Literal[{', '.join(repr(c) for c in self.choices)}]"
         if not self.required:
             d = list(self.default) if isinstance(self.default, tuple) else self.default
             s += f" = {d!r}"

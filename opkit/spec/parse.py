@@ -132,7 +132,21 @@ _ATTR_TYPES: dict[Any, str] = {float: "float", int: "int", bool: "bool", str: "s
 _LIST_ATTR = {float: "floats", int: "ints", str: "strs"}
 
 
+def _literal_choices(ann: Any) -> tuple[str, tuple] | None:
+    """Literal["a", "b"] -> ("str", ("a", "b")); Literal[1, 2] -> ("int", (1, 2)); else None."""
+    if typing.get_origin(ann) is not typing.Literal:
+        return None
+    values = typing.get_args(ann)
+    if values and all(isinstance(v, str) for v in values):
+        return "str", tuple(dict.fromkeys(values))
+    if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return "int", tuple(dict.fromkeys(values))
+    return None
+
+
 def _attr_kind(ann: Any) -> str | None:
+    if (lit := _literal_choices(ann)) is not None:
+        return lit[0]
     if ann in _ATTR_TYPES:
         return _ATTR_TYPES[ann]
     origin = typing.get_origin(ann)
@@ -359,20 +373,28 @@ def parse_op(
                 hint = "for an optional attribute give a default instead of '| None'" \
                     if origin in (typing.Union, pytypes.UnionType) else \
                     'for a tensor write Tensor["T"] (from opkit import Tensor)' \
-                    if "Tensor" in repr(ann) else "use one of the supported kinds"
+                    if "Tensor" in repr(ann) else \
+                    'the values of a Literal[...] must be all str or all int, e.g. Literal["relu", "gelu"]' \
+                    if origin is typing.Literal else "use one of the supported kinds"
                 raise SpecError(f"parameter {p.name!r}: unsupported annotation", where=loc,
                                 expected='Tensor["T"], Tensor["T"] | None, list[Tensor["T"]], float, int, bool, str, '
                                          'list[float], list[int] or list[str]',
                                 got=got, fix=hint)
+            lit = _literal_choices(ann)
+            choices = lit[1] if lit else None
             if p.default is p.empty:
-                attrs.append(Attr(p.name, kind, loc=loc))
+                attrs.append(Attr(p.name, kind, loc=loc, choices=choices))
             else:
                 if p.default is None:
                     raise SpecError(f"attribute {p.name!r} defaults to None", where=loc,
                                     expected=f"a {kind} default, or no default (required)", got="None",
                                     fix="give a real default value")
+                if choices is not None and p.default not in choices:
+                    raise SpecError(f"attribute {p.name!r}: default is not one of its Literal values", where=loc,
+                                    expected="one of " + ", ".join(repr(c) for c in choices), got=repr(p.default),
+                                    fix="change the default or add it to the Literal[...]")
                 attrs.append(Attr(p.name, kind, _check_default(kind, p.default, p.name, loc), required=False,
-                                  loc=loc))
+                                  loc=loc, choices=choices))
         order.append(p.name)
 
     if not inputs:
