@@ -22,6 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "stock onnxruntime without the op library); checked against eager")
     p.add_argument("--no-check", action="store_true", help="with --decompose: skip the check against eager")
     p.add_argument("--opset", type=int, help="the ONNX opset to export to (default: the exporter's)")
+    p.add_argument("--exporter", choices=("dynamo", "legacy"), default="dynamo",
+                   help="dynamo: torch.export-based (default); legacy: the TorchScript exporter (dynamo=False) with "
+                        "a symbolic function generated from each spec")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,11 +55,11 @@ def run(args: argparse.Namespace) -> int:
         eager = flatten_outputs(mf.model(*mf.example_inputs))
     called = sorted(calls)
     if not args.decompose:
-        from opkit.export.driver import export
+        from opkit.export.legacy import export_model
 
-        with ui.step("exporting to ONNX (torch.onnx, dynamo)"):
-            ex = export(mf.model, mf.example_inputs, out, registered_ops(), dynamic_shapes=mf.dynamic_shapes,
-                        opset=args.opset, external_data=args.external_data)
+        with ui.step(f"exporting to ONNX (torch.onnx, {args.exporter})"):
+            ex = export_model(mf.model, mf.example_inputs, out, registered_ops(), dynamic_shapes=mf.dynamic_shapes,
+                              opset=args.opset, external_data=args.external_data, exporter=args.exporter)
         from opkit.export.decompose import custom_nodes
 
         nodes = custom_nodes(ex.model, {op.spec.domain for op in registered_ops()})

@@ -29,7 +29,7 @@ _DESC = {"float": "f", "int": "i", "bool": "b", "str": "s", "floats": "fs", "int
 
 
 def export_model(model: Any, example_inputs: tuple, path: Path, ops: Iterable[Any], *, exporter: str = "dynamo",
-                 dynamic_shapes: Any = None, opset: int | None = None) -> Exported:
+                 dynamic_shapes: Any = None, opset: int | None = None, external_data: bool = False) -> Exported:
     """Export with the chosen exporter. A dynamo failure says why in one paragraph and names --exporter legacy."""
     if exporter not in EXPORTERS:
         raise UsageError(f"unknown exporter {exporter!r}", expected=" or ".join(EXPORTERS), got=exporter)
@@ -39,7 +39,8 @@ def export_model(model: Any, example_inputs: tuple, path: Path, ops: Iterable[An
     from opkit.export.driver import export
 
     try:
-        return export(model, example_inputs, path, ops, dynamic_shapes=dynamic_shapes, opset=opset)
+        return export(model, example_inputs, path, ops, dynamic_shapes=dynamic_shapes, opset=opset,
+                      external_data=external_data)
     except ExportError as exc:
         raise dynamo_failed(exc) from None
 
