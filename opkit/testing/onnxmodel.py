@@ -38,6 +38,7 @@ def feeds_and_model(spec: Any, combo: dict[str, str], args: dict[str, Any]) -> t
 
     node_inputs: list[str] = []
     graph_inputs = []
+    casts = []  # bfloat16 goes in and out as float32 through Cast nodes: ORT's Python API has no bfloat16 arrays
     feeds: list[tuple[str, Any]] = []
     for i in spec.inputs:
         v = args.get(i.name)
@@ -48,18 +49,29 @@ def feeds_and_model(spec: Any, combo: dict[str, str], args: dict[str, Any]) -> t
             continue
         for k, t in enumerate(tensors):
             name = f"{i.name}_{k}" if i.variadic else i.name
+            if dt.name == "bfloat16":
+                casts.append(helper.make_node("Cast", [name], [name + "__bf16"], to=dt.onnx))
+                node_inputs.append(name + "__bf16")
+                graph_inputs.append(helper.make_tensor_value_info(name, DTYPES["float32"].onnx,
+                                                                  [int(d) for d in t.shape]))
+                feeds.append((name, t.float()))
+                continue
             node_inputs.append(name)
             graph_inputs.append(helper.make_tensor_value_info(name, dt.onnx, [int(d) for d in t.shape]))
             feeds.append((name, t))
     while node_inputs and node_inputs[-1] == "":
         node_inputs.pop()
     attrs = [_attribute(a.name, a.kind, args[a.name]) for a in spec.attrs]
-    node = helper.make_node(spec.name, node_inputs, [o.name for o in spec.outputs], domain=spec.domain,
-                            name=f"{spec.name}_under_test")
+    out_dts = [DTYPES[spec.resolve(o.type, combo)] for o in spec.outputs]
+    node = helper.make_node(spec.name, node_inputs, [o.name + ("__bf16" if d.name == "bfloat16" else "")
+                                                     for o, d in zip(spec.outputs, out_dts)],
+                            domain=spec.domain, name=f"{spec.name}_under_test")
     node.attribute.extend(attrs)
-    outputs = [helper.make_tensor_value_info(o.name, DTYPES[spec.resolve(o.type, combo)].onnx, None)
-               for o in spec.outputs]
-    graph = helper.make_graph([node], f"opkit_test_{spec.name}", graph_inputs, outputs)
+    after = [helper.make_node("Cast", [o.name + "__bf16"], [o.name], to=DTYPES["float32"].onnx)
+             for o, d in zip(spec.outputs, out_dts) if d.name == "bfloat16"]
+    outputs = [helper.make_tensor_value_info(o.name, (DTYPES["float32"] if d.name == "bfloat16" else d).onnx, None)
+               for o, d in zip(spec.outputs, out_dts)]
+    graph = helper.make_graph([*casts, node, *after], f"opkit_test_{spec.name}", graph_inputs, outputs)
     model = helper.make_model(graph, ir_version=IR_VERSION,
                               opset_imports=[helper.make_opsetid("", DEFAULT_OPSET),
                                              helper.make_opsetid(spec.domain, spec.version)])

@@ -29,3 +29,8 @@ def segment_sum(data: Tensor["T"], segment_ids: Tensor["int64", 1], num_segments
 @segment_sum.register_fake
 def _segment_sum_fake(data, segment_ids, num_segments):
     return data.new_empty((num_segments, *data.shape[1:]))
+
+
+# `opkit test`: one id per row of data, each a valid segment (docs/readme/testing.md)
+segment_sum.constrain(shapes={"segment_ids": ("data[0]",)}, values={"segment_ids": (0, "num_segments")},
+                      attrs={"num_segments": [4, 1, 9]})

@@ -21,3 +21,7 @@ def top_k_last_axis(x: Tensor["T"], k: int, largest: bool = True) -> tuple[Tenso
         raise ValueError(f"TopKLastAxis: k={k} is larger than the last axis ({n})")
     values, indices = torch.sort(x, dim=-1, descending=largest, stable=True)
     return values[..., :k].contiguous(), indices[..., :k].contiguous()
+
+
+# `opkit test`: k at most the size of the last axis (docs/readme/testing.md)
+top_k_last_axis.constrain(attrs={"k": [1, 3, 0]}, valid=lambda a: a["k"] <= a["x"].shape[-1])

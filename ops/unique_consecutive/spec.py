@@ -21,3 +21,7 @@ def unique_consecutive(x: Tensor["int64", 1]) -> tuple[Tensor["int64"], Tensor["
 def _unique_consecutive_fake(x):
     n = torch.library.get_ctx().new_dynamic_size()
     return x.new_empty(n), x.new_empty(n)
+
+
+# `opkit test`: few distinct values, so that runs of equal entries occur (docs/readme/testing.md)
+unique_consecutive.constrain(values={"x": [0, 1, 2]})

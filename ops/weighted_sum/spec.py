@@ -24,3 +24,14 @@ def weighted_sum(xs: list[Tensor["T"]], weights: list[float]) -> Tensor["T"]:
     for i in range(1, len(xs)):
         y = y + w[i] * xs[i].to(acc)
     return y.to(xs[0].dtype)
+
+
+# `opkit test`: one weight per tensor, for 1 to 4 tensors (docs/readme/testing.md)
+weighted_sum.constrain(valid=lambda a: len(a["weights"]) == len(a["xs"]))
+
+
+@weighted_sum.samples
+def _weighted_sum_samples(s):
+    for weights in ([1.5], [0.5, -2.0, 3.0], [0.25, 1.0, -3.0, 2.0]):
+        for shape in ((7,), (0, 3), (3, 11), (2, 3, 4, 5), (257, 1031)):
+            yield s.sample([s.randn(shape) for _ in weights], weights, label=f"{len(weights)} tensors, {shape}")
