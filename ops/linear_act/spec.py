@@ -1,0 +1,31 @@
+"""LinearAct: a linear layer fused with its activation, y = act(x @ weight.T + bias).
+
+x: [..., in_features]; weight: [out_features, in_features] (torch.nn.functional.linear's layout);
+bias: [out_features] or absent; y: [..., out_features].
+activation: "relu", "gelu" (exact, erf form), "silu" or "none". Any other value is rejected
+when the ONNX Runtime session is created.
+"""
+
+from typing import Literal
+
+import torch
+
+import opkit
+from opkit import Tensor
+
+
+@opkit.op("LinearAct", domain="opkit.examples", types={"T": ("float32", "float64")},
+          shapes={"y": ("x[:-1]", "weight[0]")})
+def linear_act(x: Tensor["T"], weight: Tensor["T"], bias: Tensor["T"] | None = None,
+               activation: Literal["relu", "gelu", "silu", "none"] = "gelu") -> Tensor["T"]:
+    """act(x @ weight.T + bias), act one of relu / gelu (erf) / silu / none."""
+    y = torch.nn.functional.linear(x, weight, bias)
+    if activation == "relu":
+        return torch.relu(y)
+    if activation == "gelu":
+        return torch.nn.functional.gelu(y)
+    if activation == "silu":
+        return torch.nn.functional.silu(y)
+    if activation == "none":
+        return y
+    raise ValueError(f"LinearAct: activation must be 'relu', 'gelu', 'silu' or 'none', got {activation!r}")
