@@ -20,8 +20,9 @@ from opkit.verify.native import ChildResult, crash_error
 
 DEFAULT_SIZES = "1K,64K,4M"
 ROW_LEN = 4096  # free inputs are (n / 4096, 4096) from 4096 elements up, (1, n) below
-VARIANTS = ("native", "onnx", "eager", "builtin")
-TITLES = {"native": "native (a)", "onnx": "ONNX ops (b)", "eager": "torch eager (c)", "builtin": "built-in (d)"}
+VARIANTS = ("native", "onnx", "eager", "builtin", "against")
+TITLES = {"native": "native (a)", "onnx": "ONNX ops (b)", "eager": "torch eager (c)", "builtin": "built-in (d)",
+          "against": "--against (e)"}
 
 
 def parse_sizes(text: str) -> list[int]:
@@ -76,7 +77,8 @@ class Row:
         return {"label": self.label, "elements": self.size, "dtype": self.dtype, "shapes": self.shapes,
                 "stats": self.stats, "errors": self.errors, "notes": self.notes,
                 "ratios": {"native/onnx": self.ratio("native", "onnx"), "native/eager": self.ratio("native", "eager"),
-                           "native/builtin": self.ratio("native", "builtin")}}
+                           "native/builtin": self.ratio("native", "builtin"),
+                           "native/against": self.ratio("native", "against")}}
 
 
 @dataclass
@@ -108,7 +110,7 @@ class BenchReport:
                  "times: median per call over interleaved rounds, +- the interquartile spread", ""]
         cols = [v for v in VARIANTS if any(v in r.stats or v in r.errors for r in self.rows)]
         head = ["size", "dtype", "shapes"] + [TITLES[v] for v in cols] + \
-               [h for h, v in (("a/b", "onnx"), ("a/c", "eager"), ("a/d", "builtin")) if v in cols]
+               [h for h, v in (("a/b", "onnx"), ("a/c", "eager"), ("a/d", "builtin"), ("a/e", "against")) if v in cols]
         table = [head]
         for r in self.rows:
             cells = [size_label(r.size) if r.size else "example", r.dtype, r.shapes]
@@ -116,7 +118,7 @@ class BenchReport:
                 s = r.stats.get(v)
                 cells.append(f"{fmt_time(s['median_s'])} +-{100 * s['spread']:.0f}%" if s else
                              ("error" if v in r.errors else "-"))
-            for v in ("onnx", "eager", "builtin"):
+            for v in ("onnx", "eager", "builtin", "against"):
                 if v in cols:
                     q = r.ratio("native", v)
                     cells.append(("-" if q is None else f"{q:.2f}" if q >= 0.095 else f"{q:.2g}"))
@@ -379,7 +381,10 @@ def _find_op(ws: Workspace, ops: dict[str, Any], name: str) -> Any:
 
 
 def bench_op(ws: Workspace, name: str, *, sizes: list[int], dtypes: list[str] | None = None, threads: int,
-             budget: float = 2.0, spread: float = 0.05, timeout: float = 600.0, eager: bool = True) -> BenchReport:
+             budget: float = 2.0, spread: float = 0.05, timeout: float = 600.0, eager: bool = True,
+             against: Path | None = None) -> BenchReport:
+    """against: an ONNX model of standard ops taking the op's inputs in order (e.g. Gelu then Mul for
+    ScaledGelu), timed as column (e)."""
     from opkit.build.driver import build
 
     with ui.step("building the op library"):
@@ -430,6 +435,8 @@ def bench_op(ws: Workspace, name: str, *, sizes: list[int], dtypes: list[str] | 
                     variants["onnx"] = str(onnx_ops)
                 else:
                     row.errors["onnx"] = why or "the reference did not export"
+                if against is not None:
+                    variants["against"] = str(Path(against).resolve())
                 if flat and first_dtype:
                     b = _builtin_model(art / f"builtin_{first_dtype}.onnx", first_dtype)
                     if b is not None:

@@ -26,6 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--spread", type=float, default=0.05, metavar="F",
                    help="stop a case early when every interquartile spread is below F (default %(default)s)")
     p.add_argument("--no-eager", action="store_true", help="skip the torch eager column")
+    p.add_argument("--against", metavar="MODEL.onnx",
+                   help="also time this ONNX model (standard ops, the op's inputs in order) as column (e)")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
 
 
@@ -49,9 +51,12 @@ def run(args: argparse.Namespace) -> int:
                              eager=not args.no_eager)
     else:
         sizes = parse_sizes(args.sizes)
+        if args.against and not Path(args.against).is_file():
+            raise UsageError(f"no such model: {args.against}", fix="pass an .onnx file for --against")
         ws = find_workspace(explicit=args.workspace)
         report = bench_op(ws, target, sizes=sizes, dtypes=args.dtype, threads=threads, budget=args.budget,
-                          spread=args.spread, eager=not args.no_eager)
+                          spread=args.spread, eager=not args.no_eager,
+                          against=Path(args.against) if args.against else None)
     print(report.render())
     if args.json:
         Path(args.json).write_text(json.dumps(report.to_dict(), indent=1))
