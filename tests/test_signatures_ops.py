@@ -199,12 +199,17 @@ def segment_sum_cases(g) -> list[Case]:
                                     "segment_ids": torch.tensor([2, 0, 2, 1, 0, 2]), "num_segments": 3}, "rank 3"))
     cases.append(Case(segment_sum, {"data": _rand((300, 100), "float32", g),
                                     "segment_ids": torch.randint(0, 7, (300,), generator=g), "num_segments": 7},
-                      "wide rows (column-parallel)"))
+                      "small (one task)"))
+    many = torch.randint(0, 4000, (5000,), generator=g)
+    cases.append(Case(segment_sum, {"data": _rand((5000, 64), "int64", g), "segment_ids": many,
+                                    "num_segments": 4000}, "many segments, wide rows int64 (column-parallel, exact)"))
+    cases.append(Case(segment_sum, {"data": _rand((5000, 1), "float32", g), "segment_ids": many,
+                                    "num_segments": 4000}, "many segments, narrow rows (serial)"))
     narrow_ids = torch.randint(0, 10, (200_000,), generator=g)
     cases.append(Case(segment_sum, {"data": _rand((200_000, 1), "int64", g), "segment_ids": narrow_ids,
-                                    "num_segments": 10}, "narrow rows int64 (row blocks, exact)"))
+                                    "num_segments": 10}, "int64 (row blocks, exact)"))
     cases.append(Case(segment_sum, {"data": _rand((200_000, 3), "float64", g), "segment_ids": narrow_ids,
-                                    "num_segments": 10}, "narrow rows float64 (row blocks)"))
+                                    "num_segments": 10}, "float64 (row blocks)"))
     cases.append(Case(segment_sum, {"data": _rand((0, 3), "float32", g), "segment_ids": torch.zeros(0, dtype=torch.int64),
                                     "num_segments": 2}, "no rows"))
     cases.append(Case(segment_sum, {"data": _rand((3, 2), "float32", g), "segment_ids": torch.tensor([0, 3, 1]),

@@ -28,8 +28,7 @@ void SegmentSum::compute(opkit::Context& ctx, const Attrs& attrs, const opkit::I
     throw opkit::Error("segment_ids has " + std::to_string(segment_ids.size()) + " ids, data has " +
                        std::to_string(rows) + " rows");
   const int64_t segs = attrs.num_segments;
-  int64_t width = 1;  // elements per row: data's dims after the first (not size / rows: rows may be 0)
-  for (int64_t a = 1; a < data.rank(); ++a) width *= data.dim(a);
+  const int64_t width = rows ? data.size() / rows : 0;  // elements per row
   const int64_t* ids = segment_ids.data();
   for (int64_t r = 0; r < rows; ++r)  // every id checked before any write: never out of bounds
     if (ids[r] < 0 || ids[r] >= segs)
@@ -39,46 +38,44 @@ void SegmentSum::compute(opkit::Context& ctx, const Attrs& attrs, const opkit::I
   T* out = y.data();  // allocated by opkit: [num_segments, data.shape[1:]]
   const int64_t out_size = y.size();
 
-  if (width >= 64 || rows * width < (int64_t{1} << 16)) {
-    // Wide rows (or little work): split the columns; each task sums all rows of its columns, in row order.
-    ctx.parallel_for(width, [&](int64_t c0, int64_t c1) {
-      const int64_t n = c1 - c0;
-      std::vector<A> acc(static_cast<size_t>(segs * n), A(0));
-      for (int64_t r = 0; r < rows; ++r) {
-        const T* src = in + r * width + c0;
-        A* dst = acc.data() + ids[r] * n;
-        for (int64_t c = 0; c < n; ++c) dst[c] += to_a<A>(src[c]);
+  // Row blocks, each summed into a partial result of its own, then the partials added up: contiguous
+  // reads and no write conflicts. Used when the partials are no bigger than the input.
+  const int64_t blocks = std::min<int64_t>(8, std::max<int64_t>(1, rows * width / (int64_t{1} << 15)));
+  if (blocks > 1 && segs * blocks <= rows) {
+    std::vector<A> partial(static_cast<size_t>(blocks * out_size), A(0));
+    ctx.parallel_for(blocks, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) {
+        A* acc = partial.data() + b * out_size;
+        const int64_t r0 = rows * b / blocks, r1 = rows * (b + 1) / blocks;
+        for (int64_t r = r0; r < r1; ++r) {
+          const T* src = in + r * width;
+          A* dst = acc + ids[r] * width;
+          for (int64_t c = 0; c < width; ++c) dst[c] += to_a<A>(src[c]);
+        }
       }
-      for (int64_t s = 0; s < segs; ++s)
-        for (int64_t c = 0; c < n; ++c) out[s * width + c0 + c] = from_a<T, A>(acc[static_cast<size_t>(s * n + c)]);
-    }, static_cast<double>(rows) + static_cast<double>(segs));
+    }, 1e9);
+    ctx.parallel_for(out_size, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        A s = A(0);
+        for (int64_t b = 0; b < blocks; ++b) s += partial[static_cast<size_t>(b * out_size + i)];
+        out[i] = from_a<T, A>(s);
+      }
+    }, static_cast<double>(blocks));
     return;
   }
-  // Narrow rows: split the rows into blocks with a partial sum each, then add the partial sums up.
-  const int64_t blocks = std::min<int64_t>(16, std::max<int64_t>(1, rows * width / (int64_t{1} << 15)));
-  if (blocks == 1 || segs * width * blocks > 4 * rows * width) {
-    std::vector<A> acc(static_cast<size_t>(out_size), A(0));
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t c = 0; c < width; ++c) acc[static_cast<size_t>(ids[r] * width + c)] += to_a<A>(in[r * width + c]);
-    for (int64_t i = 0; i < out_size; ++i) out[i] = from_a<T, A>(acc[static_cast<size_t>(i)]);
-    return;
-  }
-  std::vector<A> partial(static_cast<size_t>(blocks * out_size), A(0));
-  ctx.parallel_for(blocks, [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) {
-      A* acc = partial.data() + b * out_size;
-      const int64_t r0 = rows * b / blocks, r1 = rows * (b + 1) / blocks;
-      for (int64_t r = r0; r < r1; ++r)
-        for (int64_t c = 0; c < width; ++c) acc[ids[r] * width + c] += to_a<A>(in[r * width + c]);
+  // Otherwise (many segments): split the columns; each task sums all rows of its columns in row order.
+  // Narrow rows give one task, i.e. a serial loop.
+  ctx.parallel_for(width, [&](int64_t c0, int64_t c1) {
+    const int64_t n = c1 - c0;
+    std::vector<A> acc(static_cast<size_t>(segs * n), A(0));
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* src = in + r * width + c0;
+      A* dst = acc.data() + ids[r] * n;
+      for (int64_t c = 0; c < n; ++c) dst[c] += to_a<A>(src[c]);
     }
-  }, 1e9);
-  ctx.parallel_for(out_size, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      A s = A(0);
-      for (int64_t b = 0; b < blocks; ++b) s += partial[static_cast<size_t>(b * out_size + i)];
-      out[i] = from_a<T, A>(s);
-    }
-  }, static_cast<double>(blocks));
+    for (int64_t s = 0; s < segs; ++s)
+      for (int64_t c = 0; c < n; ++c) out[s * width + c0 + c] = from_a<T, A>(acc[static_cast<size_t>(s * n + c)]);
+  }, width >= 16 ? static_cast<double>(rows) + static_cast<double>(segs) : 1e-3);
 }
 
 }  // namespace opkit::ops

@@ -17,20 +17,25 @@ bool is_nan(A v) {
   else return false;
 }
 
+// One entry of a row: its value (in acc_t) and its index.
+template <typename A>
+struct Item {
+  A v;
+  int64_t i;
+};
+
 // a before b in the output order (a total order: value, then index).
 template <typename A>
 struct Before {
-  const A* v;
   bool largest;
-  bool operator()(int64_t a, int64_t b) const {
-    const A x = v[a], y = v[b];
-    const bool nx = is_nan(x), ny = is_nan(y);
-    if (nx || ny) {
-      if (nx && ny) return a < b;
-      return largest ? nx : ny;  // NaN first when largest, last otherwise
+  bool operator()(const Item<A>& a, const Item<A>& b) const {
+    const bool na = is_nan(a.v), nb = is_nan(b.v);
+    if (na || nb) {
+      if (na && nb) return a.i < b.i;
+      return largest ? na : nb;  // NaN first when largest, last otherwise
     }
-    if (x != y) return largest ? x > y : x < y;
-    return a < b;
+    if (a.v != b.v) return largest ? a.v > b.v : a.v < b.v;
+    return a.i < b.i;
   }
 };
 
@@ -49,26 +54,35 @@ void TopKLastAxis::compute(opkit::Context& ctx, const Attrs& attrs, const opkit:
   T* out_v = values.data();  // allocated by opkit: [x.shape[:-1], k]
   int64_t* out_i = indices.data();
   const double cost = static_cast<double>(n) * (1.0 + std::log2(static_cast<double>(k) + 1.0));
+  const bool small_k = k * 16 <= n;
   ctx.parallel_for(rows, [&](int64_t r0, int64_t r1) {
-    std::vector<A> row(static_cast<size_t>(n));
-    std::vector<int64_t> idx(static_cast<size_t>(n));
+    const Before<A> before{attrs.largest};
+    std::vector<Item<A>> items;
+    items.reserve(static_cast<size_t>(small_k ? k : n));
     for (int64_t r = r0; r < r1; ++r) {
       const T* src = in + r * n;
-      for (int64_t i = 0; i < n; ++i) {
-        row[static_cast<size_t>(i)] = opkit::to_acc(src[i]);
-        idx[static_cast<size_t>(i)] = i;
-      }
-      const Before<A> before{row.data(), attrs.largest};
-      if (k < n / 8) {
-        std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), before);
+      items.clear();
+      if (small_k) {
+        // A heap of the k best so far, the worst on top: most entries are rejected by one comparison.
+        for (int64_t i = 0; i < k; ++i) items.push_back({opkit::to_acc(src[i]), i});
+        std::make_heap(items.begin(), items.end(), before);
+        for (int64_t i = k; i < n; ++i) {
+          const Item<A> it{opkit::to_acc(src[i]), i};
+          if (before(it, items.front())) {
+            std::pop_heap(items.begin(), items.end(), before);
+            items.back() = it;
+            std::push_heap(items.begin(), items.end(), before);
+          }
+        }
+        std::sort_heap(items.begin(), items.end(), before);
       } else {
-        if (k < n) std::nth_element(idx.begin(), idx.begin() + (k - 1), idx.end(), before);
-        std::sort(idx.begin(), idx.begin() + k, before);
+        for (int64_t i = 0; i < n; ++i) items.push_back({opkit::to_acc(src[i]), i});
+        if (k < n) std::nth_element(items.begin(), items.begin() + (k - 1), items.end(), before);
+        std::sort(items.begin(), items.begin() + k, before);
       }
       for (int64_t j = 0; j < k; ++j) {
-        const int64_t i = idx[static_cast<size_t>(j)];
-        out_v[r * k + j] = src[i];
-        out_i[r * k + j] = i;
+        out_v[r * k + j] = src[items[static_cast<size_t>(j)].i];
+        out_i[r * k + j] = items[static_cast<size_t>(j)].i;
       }
     }
   }, cost);
