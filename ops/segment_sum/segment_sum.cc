@@ -47,6 +47,10 @@ void SegmentSum::compute(opkit::Context& ctx, const Attrs& attrs, const opkit::I
       for (int64_t b = b0; b < b1; ++b) {
         A* acc = partial.data() + b * out_size;
         const int64_t r0 = rows * b / blocks, r1 = rows * (b + 1) / blocks;
+        if (width == 1) {  // one value per row: no inner loop
+          for (int64_t r = r0; r < r1; ++r) acc[ids[r]] += to_a<A>(in[r]);
+          continue;
+        }
         for (int64_t r = r0; r < r1; ++r) {
           const T* src = in + r * width;
           A* dst = acc + ids[r] * width;
