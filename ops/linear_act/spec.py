@@ -23,9 +23,15 @@ def linear_act(x: Tensor["T"], weight: Tensor["T"], bias: Tensor["T"] | None = N
     if activation == "relu":
         return torch.relu(y)
     if activation == "gelu":
-        return torch.nn.functional.gelu(y)
+        # erf form written out: torch's float32 gelu(+inf) is NaN, the maths (and the kernel) give +inf
+        return 0.5 * y * (1.0 + torch.erf(y * 0.7071067811865476))
     if activation == "silu":
         return torch.nn.functional.silu(y)
     if activation == "none":
         return y
     raise ValueError(f"LinearAct: activation must be 'relu', 'gelu', 'silu' or 'none', got {activation!r}")
+
+
+# Inputs for `opkit test`: weight [out, in] with in = x's last dim, bias [out]; every activation.
+linear_act.constrain(shapes={"weight": (5, "x[-1]"), "bias": ("weight[0]",)},
+                     attrs={"activation": ["gelu", "relu", "silu", "none"]})

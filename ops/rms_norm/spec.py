@@ -22,3 +22,7 @@ def rms_norm(x: Tensor["T"], weight: Tensor["T"], epsilon: float = 1e-6) -> Tens
     xf = x.to(acc)
     inv_rms = torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + epsilon)
     return (xf * inv_rms * weight.to(acc)).to(x.dtype)
+
+
+# Inputs for `opkit test`: weight is [D] with D = x's last dim.
+rms_norm.constrain(shapes={"weight": ("x[-1]",)}, attrs={"epsilon": [1e-6, 1e-2]})

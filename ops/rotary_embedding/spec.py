@@ -30,6 +30,8 @@ def rotary_embedding(x: Tensor["T"], positions: Tensor["int64"], base: float = 1
     if d % 2:
         raise ValueError(f"RotaryEmbedding: head_dim (x's last dim) must be even, got {d}")
     half = d // 2
+    if half == 0:  # an empty last axis: nothing to rotate
+        return x.clone()
     acc = torch.float64 if x.dtype == torch.float64 else torch.float32
     base = struct.unpack("f", struct.pack("f", base))[0]  # the ONNX attribute is a float32
     # inv_freq in float64, then rounded to the compute type: the kernel does the same.
@@ -46,3 +48,20 @@ def rotary_embedding(x: Tensor["T"], positions: Tensor["int64"], base: float = 1
         x1, x2 = xf[..., :half], xf[..., half:]
         y = torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
     return y.to(x.dtype)
+
+
+# Inputs for `opkit test`: x is [..., seq, head_dim] with head_dim even; positions [seq] in [0, 4096).
+rotary_embedding.constrain(ranks={"x": (2, 4)}, shapes={"positions": ("x[-2]",)},
+                           values={"positions": (0, 4096)}, attrs={"interleaved": [False, True]},
+                           valid=lambda a: a["x"].shape[-1] % 2 == 0)
+
+
+@rotary_embedding.samples
+def _rotary_samples(s):
+    """Even head dims (the generated shapes are mostly odd), per-batch positions, both layouts."""
+    for shape in ((1, 2), (3, 8), (2, 3, 5, 16), (2, 7, 64)):
+        for interleaved in (False, True):
+            pos = s.randint((shape[-2],), 0, 4096, "int64")
+            yield s.sample(s.randn(shape), pos, 10000.0, interleaved, label=f"{shape} interleaved={interleaved}")
+    x = s.randn((2, 3, 5, 8))
+    yield s.sample(x, s.randint((2, 5), 0, 512, "int64"), 500.0, False, label="positions [batch, seq]")
