@@ -263,6 +263,20 @@ def _builtin_model(path: Path, dtype: str) -> Path | None:
     return path
 
 
+def _accepts(model_path: Path, flat: list) -> bool:
+    """Whether an ONNX model takes these tensors: same count and element types."""
+    import onnx
+    from onnx import helper
+
+    m = onnx.load(str(model_path), load_external_data=False)
+    types = [vi.type.tensor_type.elem_type for vi in m.graph.input]
+    try:
+        got = [helper.np_dtype_to_tensor_dtype(t.numpy().dtype) for t in flat]
+    except Exception:
+        return False
+    return types == got
+
+
 def _save_inputs(flat: list, folder: Path) -> None:
     from opkit.verify.driver import save_inputs
 
@@ -411,6 +425,7 @@ def bench_op(ws: Workspace, name: str, *, sizes: list[int], dtypes: list[str] | 
     report = BenchReport(op.spec.qualname, "op", threads, env=_versions())
     rows: list[Row] = []
     cases: list[dict] = []
+    skipped_against: set[str] = set()
     with ui.step(f"exporting {op.spec.name}: one-node model and its reference as standard ONNX ops"):
         for ci, combo in enumerate(combos):
             dlabel = ",".join(combo.values()) or "-"
@@ -435,8 +450,10 @@ def bench_op(ws: Workspace, name: str, *, sizes: list[int], dtypes: list[str] | 
                     variants["onnx"] = str(onnx_ops)
                 else:
                     row.errors["onnx"] = why or "the reference did not export"
-                if against is not None:
+                if against is not None and _accepts(against, flat):
                     variants["against"] = str(Path(against).resolve())
+                elif against is not None:
+                    skipped_against.add(dlabel)
                 if flat and first_dtype:
                     b = _builtin_model(art / f"builtin_{first_dtype}.onnx", first_dtype)
                     if b is not None:
@@ -447,6 +464,9 @@ def bench_op(ws: Workspace, name: str, *, sizes: list[int], dtypes: list[str] | 
         order = sorted(range(len(rows)), key=lambda k: (rows[k].dtype, rows[k].size))
         rows = [rows[k] for k in order]
         cases = [cases[k] for k in order]
+    if skipped_against:
+        report.notes.append(f"--against {against} was not timed for {', '.join(sorted(skipped_against))}: "
+                            "its inputs have other dtypes or count")
     job = {"threads": threads, "libraries": [str(built.library)], "budget": budget, "spread": spread,
            "cases": cases, "eager": {"kind": "op", "workspace": str(ws.root), "folder": folder} if eager else None}
     with ui.step(f"measuring {len(cases)} case(s) in a child process ({threads} thread(s), up to {budget:g} s each)"):
