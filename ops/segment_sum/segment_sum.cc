@@ -28,7 +28,8 @@ void SegmentSum::compute(opkit::Context& ctx, const Attrs& attrs, const opkit::I
     throw opkit::Error("segment_ids has " + std::to_string(segment_ids.size()) + " ids, data has " +
                        std::to_string(rows) + " rows");
   const int64_t segs = attrs.num_segments;
-  const int64_t width = rows ? data.size() / rows : 0;  // elements per row
+  int64_t width = 1;  // elements per row (also when there are no rows: the output is zeros)
+  for (int64_t a = 1; a < data.rank(); ++a) width *= data.dim(a);
   const int64_t* ids = segment_ids.data();
   for (int64_t r = 0; r < rows; ++r)  // every id checked before any write: never out of bounds
     if (ids[r] < 0 || ids[r] >= segs)
