@@ -17,6 +17,12 @@ GOLDEN = HERE / "golden"
 WORKSPACES = {
     "scaled_gelu": (HERE.parent, "scaled_gelu"),
     "mixed_op": (HERE / "fixtures" / "golden_ws", "mixed_op"),
+    # two outputs of different dtypes, an output shape from an attribute (k)
+    "top_k_last_axis": (HERE.parent, "top_k_last_axis"),
+    # a variadic input and a list attribute; output allocated by the kernel
+    "weighted_sum": (HERE.parent, "weighted_sum"),
+    # data-dependent output sizes, no attributes
+    "unique_consecutive": (HERE.parent, "unique_consecutive"),
 }
 
 

@@ -21,6 +21,7 @@ struct Kernel {
 
 OrtStatus* read_attrs(const OrtApi* api, const OrtKernelInfo* info, Spec::Attrs& attrs) {
   opkit::glue::AttrReader reader(api, info, kOp);
+  (void)attrs;  // an op without attributes reads none
   reader.read("k", attrs.k, false);
   reader.read("scales", attrs.scales, false);
   reader.read("ks", attrs.ks, false);
@@ -116,7 +117,7 @@ struct Op : OrtCustomOp {
         const int64_t a_k = opkit::glue::attr_int_or(ctx, "k", int64_t{2});
         if (a_k < 0) break;
         shape.push_back(Sym(a_k));
-        Ort::ThrowOnError(ctx.SetOutputShape(0, shape, opkit::glue::onnx_type<T>()).release());
+        Ort::ThrowOnError(ctx.SetOutputShape(0, shape, opkit::glue::input_type_or(sctx, 0, opkit::glue::onnx_type<T>())).release());
       } while (false);
       return nullptr;
     } catch (const std::exception& e) {

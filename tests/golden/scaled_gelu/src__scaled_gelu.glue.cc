@@ -21,6 +21,7 @@ struct Kernel {
 
 OrtStatus* read_attrs(const OrtApi* api, const OrtKernelInfo* info, Spec::Attrs& attrs) {
   opkit::glue::AttrReader reader(api, info, kOp);
+  (void)attrs;  // an op without attributes reads none
   reader.read("alpha", attrs.alpha, false);
   return reader.status();
 }
@@ -100,7 +101,7 @@ struct Op : OrtCustomOp {
         const auto& s_x = ctx.GetInputShape(0);
         if (s_x.empty()) break;
         opkit::glue::append_dims(shape, s_x, false, 0, false, 0);
-        Ort::ThrowOnError(ctx.SetOutputShape(0, shape, opkit::glue::onnx_type<T>()).release());
+        Ort::ThrowOnError(ctx.SetOutputShape(0, shape, opkit::glue::input_type_or(sctx, 0, opkit::glue::onnx_type<T>())).release());
       } while (false);
       return nullptr;
     } catch (const std::exception& e) {
