@@ -20,6 +20,10 @@ def _attribute(name: str, kind: str, value: Any) -> Any:
         return onnx.helper.make_attribute(name, float(value))
     if kind == "int":
         return onnx.helper.make_attribute(name, int(value))
+    if kind == "strs":  # a 1-D string tensor attribute, as the exporter writes it (see ATTR_ONNX)
+        from opkit.export.schema import strings_tensor
+
+        return onnx.helper.make_attribute(name, strings_tensor(name, value))
     if kind in ("floats", "ints", "strs"):
         items = [float(v) for v in value] if kind == "floats" else [int(v) for v in value] if kind == "ints" \
             else [str(v) for v in value]
