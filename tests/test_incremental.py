@@ -56,7 +56,8 @@ def _verify(root: Path, *extra: str, rc: int = 0) -> tuple[subprocess.CompletedP
 
 
 def _imported(p: subprocess.CompletedProcess, module: str) -> bool:
-    return any(line.rstrip().endswith(f"| {module}") for line in p.stderr.splitlines() if line.startswith("import time:"))
+    return any(line.rstrip().endswith(f"| {module}") for line in p.stderr.splitlines()
+               if line.startswith("import time:"))
 
 
 @pytest.mark.e2e

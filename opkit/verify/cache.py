@@ -154,8 +154,8 @@ def verify_cached(entry: Cached, model_path: Path, ws: Workspace, built: Any, *,
     ops = meta["ops"]
     report = Report(model=str(model_path), library=str(built.library), exporter=meta["exporter"],
                     opset=meta["opset"], ops=ops, timings=timings, artifacts=str(art), backend="native")
-    job_runs = [{"label": r["label"], "inputs": str(art / f"run{k}" / "inputs"), "outputs": str(art / f"run{k}" / "ort")}
-                for k, r in enumerate(meta["runs"])]
+    job_runs = [{"label": r["label"], "inputs": str(art / f"run{k}" / "inputs"),
+                 "outputs": str(art / f"run{k}" / "ort")} for k, r in enumerate(meta["runs"])]
     ui.info(f"reusing the cached export and eager outputs ({ws.rel(art / MANIFEST)}); `--fresh` re-exports")
     with ui.step(f"running in onnxruntime with the op library ({len(job_runs)} input set(s), child process)",
                  timings, "onnxruntime"):
