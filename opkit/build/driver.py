@@ -1,0 +1,118 @@
+"""The build pipeline: load specs -> check -> render -> write -> configure -> ninja."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from opkit import ui
+from opkit.build import cmake
+from opkit.build.headers import ensure_headers
+from opkit.build.lock import build_lock
+from opkit.build.specs import cache_payload, load_specs
+from opkit.build.workspace import Workspace
+from opkit.codegen.render import kernel_signature, render_kernel_file, render_library
+from opkit.codegen.writer import FileManager
+from opkit.errors import BuildError, WorkspaceError
+from opkit.spec.model import OpSpec
+
+
+@dataclass
+class BuildResult:
+    library: Path
+    specs: list[OpSpec]
+    generated_changed: list[Path]
+    specs_from_cache: bool
+    compiled: bool
+    seconds: float
+    variant: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def variant_name(sanitize: bool) -> str:
+    return "asan" if sanitize else "release"
+
+
+def generate(ws: Workspace, specs: list[OpSpec], hashes: dict[str, str], *, dry_run: bool = False) -> FileManager:
+    files = render_library(specs)
+    protected = tuple(ws.ops_dir / s.folder for s in specs)
+    fm = FileManager(ws.generated_dir, dry_run=dry_run, protected=protected)
+    for rel, text in sorted(files.items()):
+        fm.write(rel, text)
+    for s in specs:  # a fresh skeleton beside the user's kernel, for when the spec changed
+        fm.write(f"skeletons/{s.folder}.cc", render_kernel_file(s))
+    fm.write("specs.json", cache_payload(specs, hashes))
+    fm.remove_stale("src", (".cc",))
+    fm.remove_stale("include", (".h",))
+    fm.remove_stale("skeletons", (".cc",))
+    return fm
+
+
+def build(ws: Workspace, *, sanitize: bool = False, native_arch: bool = False, verbose: bool = False,
+          force_import: bool = False) -> BuildResult:
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    variant = variant_name(sanitize)
+    if not ws.op_folders():
+        raise WorkspaceError(f"no ops in {ws.ops_dir}", expected="ops/<op>/spec.py and ops/<op>/<op>.cc",
+                             fix="run `opkit new MyOp`")
+    with build_lock(ws.build_dir):
+        t = time.perf_counter()
+        specs, hashes, from_cache = load_specs(ws, force_import=force_import)
+        timings["specs"] = time.perf_counter() - t
+        if not (ws.root / "CMakeLists.txt").is_file():
+            raise WorkspaceError("the workspace has no CMakeLists.txt", where=str(ws.root),
+                                 fix="run `opkit new` once in this workspace, or restore CMakeLists.txt from git")
+        t = time.perf_counter()
+        fm = generate(ws, specs, hashes)
+        timings["generate"] = time.perf_counter() - t
+        if fm.written:
+            ui.info(f"generated {len(fm.written)} file(s) in {ws.rel(ws.generated_dir)}")
+        missing = [s for s in specs if not ws.kernel_file(s.folder).is_file()]
+        if missing:
+            s = missing[0]
+            raise BuildError(f"the kernel file of {s.name} is missing", where=ws.rel(ws.kernel_file(s.folder)),
+                             expected=kernel_signature(s),
+                             fix=f"copy the skeleton from {ws.rel(ws.generated_dir / 'skeletons' / (s.folder + '.cc'))}"
+                                 " (written now) and fill in the maths")
+        tools = cmake.find_tools()
+        headers = ensure_headers()
+        defs = {
+            "OPKIT_GENERATED_DIR:PATH": str(ws.generated_dir),
+            "OPKIT_ORT_INCLUDE_DIR:PATH": str(headers.include_dir),
+            "OPKIT_WORKSPACE:PATH": str(ws.root),
+            "OPKIT_LIBRARY_DIR:PATH": str(ws.library_path(variant).parent),
+            "OPKIT_SANITIZE:BOOL": "ON" if sanitize else "OFF",
+            "OPKIT_NATIVE_ARCH:BOOL": "ON" if native_arch else "OFF",
+        }
+        t = time.perf_counter()
+        cmake.configure(tools, ws.root, ws.variant_dir(variant), defs)
+        timings["configure"] = time.perf_counter() - t
+        t = time.perf_counter()
+        ok, out, diags = cmake.build(tools, ws.variant_dir(variant), verbose=verbose)
+        timings["compile"] = time.perf_counter() - t
+        if not ok:
+            raise _compile_error(ws, specs, out, diags)
+        compiled = "no work to do" not in out
+    return BuildResult(ws.library_path(variant), specs, fm.written, from_cache, compiled,
+                       time.perf_counter() - t0, variant, timings)
+
+
+def _compile_error(ws: Workspace, specs: list[OpSpec], out: str, diags: list[cmake.Diagnostic]) -> BuildError:
+    if not diags:
+        return BuildError("building the op library failed", details=cmake._tail(out, 40),
+                          fix="see the output above; `opkit build -v` shows every command")
+    kernels = {str(ws.kernel_file(s.folder).resolve()): s for s in specs}
+    first = next((d for d in diags if str(Path(d.file).resolve()) in kernels), diags[0])
+    spec = kernels.get(str(Path(first.file).resolve()))
+    lines = [f"{ws.rel(d.file)}:{d.line}:{d.col}: {d.message}" for d in diags[:8]]
+    details = "compiler errors:\n" + "\n".join("  " + ln for ln in lines)
+    fix = "fix the kernel and run `opkit build` again (`opkit build -v` shows the full compiler output)"
+    if spec is not None:
+        details += (f"\n{spec.name}'s kernel must define (from its spec):\n  " +
+                    kernel_signature(spec).replace("\n", "\n  "))
+        fix = (f"if the spec changed, update the kernel's signature; a fresh skeleton is in "
+               f"{ws.rel(ws.generated_dir / 'skeletons' / (spec.folder + '.cc'))}")
+    return BuildError(f"compiling the op library failed in {ws.rel(first.file)}",
+                      where=f"{ws.rel(first.file)}:{first.line}:{first.col}", details=details, fix=fix)
