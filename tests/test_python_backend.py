@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -133,3 +134,21 @@ def test_skeleton_kernel_is_reported_and_the_python_backend_passes(tmp_path):
     p = run_opkit("verify", "model.py", "--backend", "python", cwd=ws)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "[python]" in p.stdout and p.stdout.rstrip().endswith("PASS")
+
+
+def test_opkit_test_python_backend_runs_references_in_ort_without_a_build(tmp_path):
+    """`opkit test --backend python`: the same cases, the references as Python ops in ORT, no library built."""
+    from conftest import REPO, run_opkit
+
+    build = tmp_path / "build"
+    p = run_opkit("test", "ScaledGelu", "RmsNorm", "--backend", "python", "--json", str(tmp_path / "r.json"),
+                  cwd=REPO, env={"OPKIT_BUILD_DIR": str(build)})
+    assert p.returncode == 0, p.stdout + p.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    by_name = {o["name"]: o for o in report["ops"]}
+    assert by_name["ScaledGelu"]["passed"] == by_name["ScaledGelu"]["cases"] > 10
+    # float16 cannot go through onnxruntime-extensions: RmsNorm's float16 cases are skipped, and say why
+    rms = by_name["RmsNorm"]
+    assert rms["failed"] == 0 and rms["skipped"] > 0 and rms["passed"] == rms["cases"] - rms["skipped"]
+    assert any("float16" in s for s in rms["skips"])
+    assert not (build / "release" / "lib" / "libopkit_ops.so").exists()  # nothing was built

@@ -17,6 +17,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sanitize", action="store_true",
                    help="build and run with AddressSanitizer + UBSan (build/asan/); reports the kernel's file:line")
     p.add_argument("--timeout", type=float, metavar="S", help="time limit per case in seconds (default 60)")
+    p.add_argument("--backend", choices=("native", "python"), default="native",
+                   help="native: the built kernels (default); python: the references inside ONNX Runtime "
+                        "(onnxruntime-extensions), e.g. to check the test setup before the kernel exists")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON to FILE")
     p.add_argument("-v", "--verbose", action="store_true", help="show every failing case, with the kernel's output")
 
@@ -30,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--timeout must be positive", got=str(args.timeout))
     ws = find_workspace(explicit=args.workspace)
     report = run_tests(ws, args.ops or None, seed=args.seed, sanitize=args.sanitize,
-                       timeout=args.timeout or DEFAULT_TIMEOUT, case=args.case)
+                       timeout=args.timeout or DEFAULT_TIMEOUT, case=args.case,
+                       backend=args.backend)
     print(report.render(verbose=args.verbose or args.case is not None))
     if args.json:
         Path(args.json).write_text(json.dumps(report.to_dict(), indent=1))

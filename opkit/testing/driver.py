@@ -160,14 +160,24 @@ def _value_problem(got: np.ndarray, want: np.ndarray, rtol: float, atol: float) 
 
 
 def run_tests(ws: Workspace, names: list[str] | None = None, *, seed: int = 0, sanitize: bool = False,
-              timeout: float = DEFAULT_TIMEOUT, case: str | None = None, threads: int = 2) -> TestReport:
+              timeout: float = DEFAULT_TIMEOUT, case: str | None = None, threads: int = 2,
+              backend: str = "native") -> TestReport:
+    """Run the op's cases in ONNX Runtime: the native kernels, or (backend="python") the references
+    registered as onnxruntime-extensions Python ops, which needs no build."""
     from opkit.build.driver import build
     from opkit.testing.runner import run_cases
 
     t_start = time.perf_counter()
-    with ui.step("building the op library" + (" (sanitizers)" if sanitize else "")):
-        built = build(ws, sanitize=sanitize)
-    ui.detail(f"{'built' if built.compiled else 'up to date'}: {built.library}")
+    python = backend == "python"
+    if python and sanitize:
+        raise UsageError("--sanitize checks native kernels; the Python backend runs none",
+                         fix="drop --sanitize or --backend python")
+    library = ""
+    if not python:
+        with ui.step("building the op library" + (" (sanitizers)" if sanitize else "")):
+            built = build(ws, sanitize=sanitize)
+        ui.detail(f"{'built' if built.compiled else 'up to date'}: {built.library}")
+        library = str(built.library)
     with ui.step("importing torch and the specs"):
         import torch
 
@@ -182,7 +192,7 @@ def run_tests(ws: Workspace, names: list[str] | None = None, *, seed: int = 0, s
         from opkit.testing.sanitize import sanitizer_env
 
         env = sanitizer_env(cxx=None)
-    report = TestReport(seed=seed, sanitize=sanitize, library=str(built.library))
+    report = TestReport(seed=seed, sanitize=sanitize, library=library or "python backend (onnxruntime-extensions)")
     root = ws.build_dir / "test"
     for op in ops:
         spec = op.spec
@@ -198,6 +208,16 @@ def run_tests(ws: Workspace, names: list[str] | None = None, *, seed: int = 0, s
             shutil.rmtree(op_dir)
         expected: dict[str, tuple[list, list]] = {}
         to_run: list[tuple[str, Path]] = []
+        variants: dict[tuple, dict] = {}
+        if python:
+            from opkit.verify.pyops import unsupported
+
+            why = unsupported(spec)
+            if why:
+                for c in cases:
+                    res.skipped += 1
+                    res.skips.append(f"case {c.extra['id']} [{c.label}]: Python backend: {'; '.join(why)}")
+                continue
         by_id: dict[str, Case] = {}
 
         def fail(c: Case, kind: str, problem: str, where: str | None = None, log: str = "") -> None:
@@ -229,6 +249,21 @@ def run_tests(ws: Workspace, names: list[str] | None = None, *, seed: int = 0, s
             expected[cid] = (want, fake)
             folder = op_dir / f"case{cid}"
             _save_case(folder, op, c)
+            if python:
+                import onnx
+
+                from opkit.errors import BackendUnsupportedError
+                from opkit.verify.pyops import prepare_model
+
+                try:
+                    _, vs = prepare_model(onnx.load(str(folder / "model.onnx")), [spec],
+                                          folder / "model.python.onnx")
+                except BackendUnsupportedError as exc:
+                    res.skipped += 1
+                    res.skips.append(f"case {cid} [{c.label}]: Python backend: {exc.details or exc.what}")
+                    continue
+                for v in vs:
+                    variants[(v["op_type"], tuple(sorted(v["combo"].items())))] = v
             to_run.append((cid, folder))
 
         last = [0.0, -1]
@@ -239,9 +274,14 @@ def run_tests(ws: Workspace, names: list[str] | None = None, *, seed: int = 0, s
                 last[0], last[1] = now, done
                 ui.detail(f"{spec.name}: {done}/{total} case(s) run in ONNX Runtime")
 
-        outcomes = run_cases(str(built.library), to_run, op_dir / "_runs", timeout=timeout, env=env,
+        python_ops = None
+        if python:
+            from opkit.verify.pyops import job_entry
+
+            python_ops = job_entry(ws.root, [op], list(variants.values()))
+        outcomes = run_cases(library, to_run, op_dir / "_runs", timeout=timeout, env=env,
                              sanitize=sanitize, threads=threads, workspace=ws.root,
-                             progress=progress) if to_run else {}
+                             progress=progress, python_ops=python_ops) if to_run else {}
         for cid, folder in to_run:
             c = by_id[cid]
             out = outcomes.get(cid)

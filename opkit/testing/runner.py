@@ -39,7 +39,8 @@ def _signal_name(rc: int) -> str:
 
 def run_cases(library: str, cases: list[tuple[str, Path]], work: Path, *, timeout: float, env: dict | None = None,
               sanitize: bool = False, threads: int = 2, workspace: Path | None = None,
-              progress: Callable[[int, int], None] | None = None) -> dict[str, Outcome]:
+              progress: Callable[[int, int], None] | None = None,
+              python_ops: dict | None = None) -> dict[str, Outcome]:
     """Run every (id, folder) case; return {id: Outcome}. Never raises for what the kernel does."""
     work.mkdir(parents=True, exist_ok=True)
     results: dict[str, Outcome] = {}
@@ -51,6 +52,7 @@ def run_cases(library: str, cases: list[tuple[str, Path]], work: Path, *, timeou
         journal = work / f"journal{launch}.jsonl"
         journal.unlink(missing_ok=True)
         job = {"library": library, "journal": str(journal), "threads": threads, "no_arena": sanitize,
+               "python_ops": python_ops,
                "cases": [{"id": cid, "dir": str(d)} for cid, d in remaining]}
         job_path = work / f"job{launch}.json"
         job_path.write_text(json.dumps(job))

@@ -48,8 +48,18 @@ def main(job_path: str) -> int:
         journal.flush()
         os.fsync(journal.fileno())
 
+    library, model_name = job["library"], "model.onnx"
+    current: dict = {"id": None}
+    if job.get("python_ops"):  # the Python backend: the references as onnxruntime-extensions ops
+        from opkit.verify.pyops import register_python_ops
+
+        def on_error(msg: str) -> None:  # a reference raised: record it for the case in flight
+            log({"done": current["id"], "error": msg, "inferred": None})
+
+        library, model_name = register_python_ops(job["python_ops"], on_error), "model.python.onnx"
     for case in job["cases"]:
         cid, folder = case["id"], Path(case["dir"])
+        current["id"] = cid
         log({"start": cid, "t": time.time()})
         rec: dict = {"done": cid, "error": None, "inferred": None}
         try:
@@ -59,8 +69,8 @@ def main(job_path: str) -> int:
             so.intra_op_num_threads = int(job.get("threads") or 2)
             if job.get("no_arena"):
                 so.enable_cpu_mem_arena = False  # so that AddressSanitizer sees each tensor's bounds
-            so.register_custom_ops_library(job["library"])
-            sess = ort.InferenceSession(str(folder / "model.onnx"), so, providers=["CPUExecutionProvider"])
+            so.register_custom_ops_library(library)
+            sess = ort.InferenceSession(str(folder / model_name), so, providers=["CPUExecutionProvider"])
             rec["inferred"] = [o.shape if isinstance(o.shape, list) else None for o in sess.get_outputs()]
             feeds = {name: _load(folder / f"in_{k}.npy", dt) for k, (name, dt) in enumerate(meta["inputs"])}
             t0 = time.perf_counter()
