@@ -101,7 +101,8 @@ class BenchReport:
                  f"threads: {self.threads} (onnxruntime intra_op_num_threads, torch.set_num_threads); "
                  f"onnxruntime {self.env.get('onnxruntime', '?')}, torch {self.env.get('torch', '?')}; "
                  f"load average {self.env.get('load_before', 0):.2f} -> {self.env.get('load_after', 0):.2f} "
-                 f"on {self.env.get('cpus', '?')} CPUs",
+                 f"on {self.env.get('cpus', '?')} CPUs; onnxruntime idle threads "
+                 f"{'spin' if self.env.get('ort_spinning') else 'do not spin (--spin to allow)'}",
                  ("(a) native kernel in onnxruntime  (b) the reference as standard ONNX ops in onnxruntime  "
                   "(c) the reference in torch eager  (d) a one-node built-in op (Relu) of the same size"
                   if self.kind == "op" else
@@ -396,9 +397,11 @@ def _find_op(ws: Workspace, ops: dict[str, Any], name: str) -> Any:
 
 def bench_op(ws: Workspace, name: str, *, sizes: list[int], dtypes: list[str] | None = None, threads: int,
              budget: float = 2.0, spread: float = 0.05, timeout: float = 600.0, eager: bool = True,
-             against: Path | None = None) -> BenchReport:
+             against: Path | None = None, spin: bool = False) -> BenchReport:
     """against: an ONNX model of standard ops taking the op's inputs in order (e.g. Gelu then Mul for
-    ScaledGelu), timed as column (e)."""
+    ScaledGelu), timed as column (e). spin: leave ONNX Runtime's idle threads spinning (its default);
+    off by default here, since the idle pools of the other sessions in the process then steal the cores
+    from the one being timed (spreads of 100-500 % instead of 1-5 % at 64K elements on 2 cores)."""
     from opkit.build.driver import build
 
     with ui.step("building the op library"):
@@ -422,7 +425,7 @@ def bench_op(ws: Workspace, name: str, *, sizes: list[int], dtypes: list[str] | 
             raise UsageError(f"{op.spec.name} has no kernel for dtype {', '.join(dtypes)}",
                              got=", ".join("/".join(k) for k in label_of) or "fixed dtypes")
         combos = wanted
-    report = BenchReport(op.spec.qualname, "op", threads, env=_versions())
+    report = BenchReport(op.spec.qualname, "op", threads, env=_versions() | {"ort_spinning": spin})
     rows: list[Row] = []
     cases: list[dict] = []
     skipped_against: set[str] = set()
@@ -468,14 +471,14 @@ def bench_op(ws: Workspace, name: str, *, sizes: list[int], dtypes: list[str] | 
         report.notes.append(f"--against {against} was not timed for {', '.join(sorted(skipped_against))}: "
                             "its inputs have other dtypes or count")
     job = {"threads": threads, "libraries": [str(built.library)], "budget": budget, "spread": spread,
-           "cases": cases, "eager": {"kind": "op", "workspace": str(ws.root), "folder": folder} if eager else None}
+           "spin": spin, "cases": cases, "eager": {"kind": "op", "workspace": str(ws.root), "folder": folder} if eager else None}
     with ui.step(f"measuring {len(cases)} case(s) in a child process ({threads} thread(s), up to {budget:g} s each)"):
         child = run_child(job, art / "job", timeout)
     return _finish(report, rows, child, f"benchmarking {op.spec.qualname}", [op.spec.qualname])
 
 
 def bench_model(ws: Workspace, model_path: Path, *, threads: int, budget: float = 2.0, spread: float = 0.05,
-                timeout: float = 600.0, eager: bool = True) -> BenchReport:
+                timeout: float = 600.0, eager: bool = True, spin: bool = False) -> BenchReport:
     from opkit.build.driver import build
 
     with ui.step("building the op library"):
@@ -516,9 +519,9 @@ def bench_model(ws: Workspace, model_path: Path, *, threads: int, budget: float 
         except ExportError as exc:
             row.errors["onnx"] = exc.what
         _save_inputs(list(mf.example_inputs), art / "inputs")
-    report = BenchReport(str(model_path), "model", threads, env=_versions())
+    report = BenchReport(str(model_path), "model", threads, env=_versions() | {"ort_spinning": spin})
     report.notes.append("ops in the model: " + (", ".join(sorted(calls)) or "none"))
-    job = {"threads": threads, "libraries": [str(built.library)], "budget": budget, "spread": spread,
+    job = {"threads": threads, "libraries": [str(built.library)], "budget": budget, "spread": spread, "spin": spin,
            "cases": [{"label": row.label, "inputs": str(art / "inputs"), "count": len(mf.example_inputs),
                       "layout": [], "attrs": {}, "variants": variants}],
            "eager": {"kind": "model", "workspace": str(ws.root), "model": str(model_path.resolve())} if eager else None}

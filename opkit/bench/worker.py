@@ -16,9 +16,11 @@ from typing import Any
 from opkit.bench.measure import measure
 
 
-def _session(ort: Any, model: str, threads: int, libraries: list[str]) -> Any:
+def _session(ort: Any, model: str, threads: int, libraries: list[str], spin: bool = True) -> Any:
     so = ort.SessionOptions()
     so.log_severity_level = 3
+    if not spin:
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -109,7 +111,8 @@ def main(job_path: str) -> int:
             try:
                 key = f"{name}:{model}"
                 if key not in sessions:
-                    sessions[key] = _session(ort, model, threads, job["libraries"] if name != "builtin" else [])
+                    sessions[key] = _session(ort, model, threads, job["libraries"] if name != "builtin" else [],
+                                             spin=bool(job.get("spin", True)))
                 sess = sessions[key]
                 names = [i.name for i in sess.get_inputs()]
                 feeds = {n: a for n, a in zip(names, arrays)}

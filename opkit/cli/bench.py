@@ -28,6 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-eager", action="store_true", help="skip the torch eager column")
     p.add_argument("--against", metavar="MODEL.onnx",
                    help="also time this ONNX model (standard ops, the op's inputs in order) as column (e)")
+    p.add_argument("--spin", action="store_true",
+                   help="let onnxruntime's idle threads spin (its default; noisy with several sessions in one process)")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
 
 
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
                              "`example_inputs`, or an op name")
         ws = find_workspace(start=model.resolve().parent, explicit=args.workspace)
         report = bench_model(ws, model, threads=threads, budget=args.budget, spread=args.spread,
-                             eager=not args.no_eager)
+                             eager=not args.no_eager, spin=args.spin)
     else:
         sizes = parse_sizes(args.sizes)
         if args.against and not Path(args.against).is_file():
@@ -56,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         ws = find_workspace(explicit=args.workspace)
         report = bench_op(ws, target, sizes=sizes, dtypes=args.dtype, threads=threads, budget=args.budget,
                           spread=args.spread, eager=not args.no_eager,
-                          against=Path(args.against) if args.against else None)
+                          against=Path(args.against) if args.against else None, spin=args.spin)
     print(report.render())
     if args.json:
         Path(args.json).write_text(json.dumps(report.to_dict(), indent=1))
