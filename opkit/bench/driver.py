@@ -137,11 +137,11 @@ class BenchReport:
 
 # ---- inputs --------------------------------------------------------------------------------------
 
-def template_shape(n: int) -> tuple[int, ...]:
-    return (n // ROW_LEN, ROW_LEN) if n >= ROW_LEN and n % ROW_LEN == 0 else (1, n)
+def template_shape(n: int, row: int = ROW_LEN) -> tuple[int, ...]:
+    return (n // row, row) if n >= row and n % row == 0 else (1, n)
 
 
-def make_args(op: Any, combo: dict[str, str], n: int, seed: int = 0) -> dict[str, Any]:
+def make_args(op: Any, combo: dict[str, str], n: int, seed: int = 0, row: int = ROW_LEN) -> dict[str, Any]:
     """The op's arguments (param name -> tensor / list / None / attribute value) at about n elements:
     opkit test's input generator (the spec's constraints) with a bench-sized shape template."""
     try:
@@ -156,7 +156,7 @@ def make_args(op: Any, combo: dict[str, str], n: int, seed: int = 0) -> dict[str
 
         attrs = {a.name: _default_attr(a, cfg) for a in op.spec.attrs}
         present = {i.name: True for i in op.spec.inputs if i.optional}
-        plan = Plan(dict(combo), attrs, ("bench", template_shape(n)), present, 2, False, "bench")
+        plan = Plan(dict(combo), attrs, ("bench", template_shape(n, row)), present, 2, False, "bench")
         case = materialize(op, [plan], 0, seed)[0]
         if case.skipped:
             raise UsageError(f"cannot make inputs of {n} elements for {op.spec.name}: {case.skipped}",
@@ -176,7 +176,9 @@ def make_args(op: Any, combo: dict[str, str], n: int, seed: int = 0) -> dict[str
                 continue
             i = op.spec.input(name)
             dt = op.spec.resolve(i.type, combo)
-            shape = template_shape(n) if i.type.rank is None else (template_shape(n) + (1,) * 8)[:i.type.rank]
+            shape = template_shape(n, row)
+            if i.type.rank is not None:
+                shape = (shape + (1,) * 8)[:i.type.rank]
             t = (torch.randn(shape, generator=g, dtype=torch.float64) if DTYPES[dt].is_float
                  else torch.randint(0, 8, shape, generator=g)).to(torch_dtype(dt))
             args[name] = [t, t.clone()] if i.variadic else t
@@ -397,7 +399,7 @@ def _find_op(ws: Workspace, ops: dict[str, Any], name: str) -> Any:
 
 def bench_op(ws: Workspace, name: str, *, sizes: list[int], dtypes: list[str] | None = None, threads: int,
              budget: float = 2.0, spread: float = 0.05, timeout: float = 600.0, eager: bool = True,
-             against: Path | None = None, spin: bool = False) -> BenchReport:
+             against: Path | None = None, spin: bool = False, row: int = ROW_LEN) -> BenchReport:
     """against: an ONNX model of standard ops taking the op's inputs in order (e.g. Gelu then Mul for
     ScaledGelu), timed as column (e). spin: leave ONNX Runtime's idle threads spinning (its default);
     off by default here, since the idle pools of the other sessions in the process then steal the cores
@@ -431,11 +433,12 @@ def bench_op(ws: Workspace, name: str, *, sizes: list[int], dtypes: list[str] | 
     skipped_against: set[str] = set()
     with ui.step(f"exporting {op.spec.name}: one-node model and its reference as standard ONNX ops"):
         for ci, combo in enumerate(combos):
-            dlabel = ",".join(combo.values()) or "-"
+            dlabel = ",".join(combo.values()) or ",".join(
+                sorted({op.spec.resolve(i.type, combo) for i in op.spec.inputs})) or "-"
             exported: tuple[Path, Path | None, str | None] | None = None
             first_dtype = None
-            for n in sorted(sizes, key=lambda s: (s < ROW_LEN * 2, -s)):  # export from a size with no dim of 1
-                args = make_args(op, combo, n)
+            for n in sorted(sizes, key=lambda s: (s < row * 2, -s)):  # export from a size with no dim of 1
+                args = make_args(op, combo, n, row=row)
                 layout, flat, attrs = layout_of(op, args)
                 shapes = [tuple(t.shape) for t in flat]
                 stem = f"c{ci}"
@@ -463,7 +466,8 @@ def bench_op(ws: Workspace, name: str, *, sizes: list[int], dtypes: list[str] | 
                         variants["builtin"] = str(b)
                 rows.append(row)
                 cases.append({"label": row.label, "inputs": str(inputs), "count": len(flat), "layout": layout,
-                              "attrs": attrs, "variants": variants})
+                              "attrs": attrs, "variants": variants,
+                              "dtypes": [str(t.dtype).replace("torch.", "") for t in flat]})
         order = sorted(range(len(rows)), key=lambda k: (rows[k].dtype, rows[k].size))
         rows = [rows[k] for k in order]
         cases = [cases[k] for k in order]
@@ -471,7 +475,8 @@ def bench_op(ws: Workspace, name: str, *, sizes: list[int], dtypes: list[str] | 
         report.notes.append(f"--against {against} was not timed for {', '.join(sorted(skipped_against))}: "
                             "its inputs have other dtypes or count")
     job = {"threads": threads, "libraries": [str(built.library)], "budget": budget, "spread": spread,
-           "spin": spin, "cases": cases, "eager": {"kind": "op", "workspace": str(ws.root), "folder": folder} if eager else None}
+           "spin": spin, "cases": cases,
+           "eager": {"kind": "op", "workspace": str(ws.root), "folder": folder} if eager else None}
     with ui.step(f"measuring {len(cases)} case(s) in a child process ({threads} thread(s), up to {budget:g} s each)"):
         child = run_child(job, art / "job", timeout)
     return _finish(report, rows, child, f"benchmarking {op.spec.qualname}", [op.spec.qualname])
@@ -523,7 +528,8 @@ def bench_model(ws: Workspace, model_path: Path, *, threads: int, budget: float 
     report.notes.append("ops in the model: " + (", ".join(sorted(calls)) or "none"))
     job = {"threads": threads, "libraries": [str(built.library)], "budget": budget, "spread": spread, "spin": spin,
            "cases": [{"label": row.label, "inputs": str(art / "inputs"), "count": len(mf.example_inputs),
-                      "layout": [], "attrs": {}, "variants": variants}],
+                      "layout": [], "attrs": {}, "variants": variants,
+                      "dtypes": [str(t.dtype).replace("torch.", "") for t in mf.example_inputs]}],
            "eager": {"kind": "model", "workspace": str(ws.root), "model": str(model_path.resolve())} if eager else None}
     with ui.step(f"measuring in a child process ({threads} thread(s), up to {budget:g} s)"):
         child = run_child(job, art / "job", timeout)

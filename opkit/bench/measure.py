@@ -43,6 +43,8 @@ def measure(fns: dict[str, Callable[[], object]], *, budget_s: float = 2.0, targ
     rotates), so that load from elsewhere hits all alike. Warm-up first (3 calls and ~round_s each),
     then rounds until every spread <= target_spread (after min_rounds) or the budget is spent."""
     names = list(fns)
+    if not names:
+        return {}
     calls: dict[str, int] = {}
     start = clock()
     for n in names:  # warm-up + calibration: calls per round so that a round lasts about round_s

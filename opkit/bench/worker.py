@@ -29,10 +29,32 @@ def _session(ort: Any, model: str, threads: int, libraries: list[str], spin: boo
     return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
 
 
-def _load_inputs(folder: str, count: int) -> list:
+def _load_inputs(folder: str, count: int, dtypes: list[str] | None = None) -> list:
     import numpy as np
 
-    return [np.load(Path(folder) / f"{k}.npy", allow_pickle=False) for k in range(count)]
+    arrays = [np.load(Path(folder) / f"{k}.npy", allow_pickle=False) for k in range(count)]
+    for k, dt in enumerate(dtypes or []):
+        if dt == "bfloat16" and arrays[k].dtype.kind == "V":  # .npy keeps bfloat16 as raw 2-byte records
+            import ml_dtypes
+
+            arrays[k] = arrays[k].view(ml_dtypes.bfloat16)
+    return arrays
+
+
+def _ort_value(ort: Any, a: Any) -> Any:
+    import numpy as np
+
+    if a.dtype.name == "bfloat16":
+        return ort.OrtValue.ortvalue_from_numpy_with_onnx_type(a.view(np.uint16), onnx_element_type=16)  # BFLOAT16
+    return ort.OrtValue.ortvalue_from_numpy(a)
+
+
+def _to_torch(torch: Any, a: Any) -> Any:
+    import numpy as np
+
+    if a.dtype.name == "bfloat16":
+        return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(a)
 
 
 class _Eager:
@@ -57,7 +79,7 @@ class _Eager:
 
     def callable(self, case: dict, arrays: list) -> Any:
         torch = self.torch
-        tensors = [torch.from_numpy(a) for a in arrays]
+        tensors = [_to_torch(torch, a) for a in arrays]
         if self.kind == "model":
             model = self.model
 
@@ -104,7 +126,7 @@ def main(job_path: str) -> int:
             result["eager_error"] = f"{type(exc).__name__}: {exc}"
     sessions: dict[str, Any] = {}
     for case in job["cases"]:
-        arrays = _load_inputs(case["inputs"], case["count"])
+        arrays = _load_inputs(case["inputs"], case["count"], case.get("dtypes"))
         row: dict[str, Any] = {"label": case["label"], "stats": {}, "errors": {}}
         fns = {}
         for name, model in case["variants"].items():
@@ -115,9 +137,14 @@ def main(job_path: str) -> int:
                                              spin=bool(job.get("spin", True)))
                 sess = sessions[key]
                 names = [i.name for i in sess.get_inputs()]
-                feeds = {n: a for n, a in zip(names, arrays)}
-                sess.run(None, feeds)  # fails here rather than inside the timing loop
-                fns[name] = (lambda s=sess, f=feeds: s.run(None, f))
+                if any(a.dtype.name == "bfloat16" for a in arrays):  # ORT's Python API takes no bfloat16 numpy
+                    feeds = {n: _ort_value(ort, a) for n, a in zip(names, arrays)}
+                    sess.run_with_ort_values(None, feeds)
+                    fns[name] = (lambda s=sess, f=feeds: s.run_with_ort_values(None, f))
+                else:
+                    feeds = {n: a for n, a in zip(names, arrays)}
+                    sess.run(None, feeds)  # fails here rather than inside the timing loop
+                    fns[name] = (lambda s=sess, f=feeds: s.run(None, f))
             except Exception as exc:
                 row["errors"][name] = f"{type(exc).__name__}: {str(exc).strip()[:500]}"
         if eager is not None and case.get("eager", True):

@@ -17,6 +17,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workspace", metavar="DIR", help="the workspace (default: nearest folder with ops/)")
     p.add_argument("--sizes", default="1K,64K,4M", metavar="LIST",
                    help="input sizes in elements, e.g. 1K,64K,4M (op only; default %(default)s)")
+    p.add_argument("--row", type=int, default=4096, metavar="N",
+                   help="free inputs are (size / N, N) from N elements up, (1, size) below (default %(default)s)")
     p.add_argument("--dtype", action="append", metavar="DTYPE",
                    help="only the kernels of this dtype (repeatable; default: every dtype of the op)")
     p.add_argument("--threads", type=int, default=None, metavar="N",
@@ -40,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
     threads = args.threads or os.cpu_count() or 1
     if threads < 1:
         raise UsageError(f"--threads {args.threads} must be at least 1")
+    if args.row < 1:
+        raise UsageError(f"--row {args.row} must be at least 1")
     if args.budget <= 0:
         raise UsageError(f"--budget {args.budget} must be positive")
     target = args.target
@@ -58,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
         ws = find_workspace(explicit=args.workspace)
         report = bench_op(ws, target, sizes=sizes, dtypes=args.dtype, threads=threads, budget=args.budget,
                           spread=args.spread, eager=not args.no_eager,
-                          against=Path(args.against) if args.against else None, spin=args.spin)
+                          against=Path(args.against) if args.against else None, spin=args.spin,
+                          row=args.row)
     print(report.render())
     if args.json:
         Path(args.json).write_text(json.dumps(report.to_dict(), indent=1))
