@@ -308,11 +308,19 @@ def _export_case(op: Any, module: Any, flat: list, folder: Path, stem: str) -> t
 
     # forward(*flat): the varargs are one tuple argument for torch.export
     dyn = (tuple({i: torch.export.Dim.AUTO for i in range(t.dim())} for t in flat),)
-    native = export(module, tuple(flat), folder / f"{stem}.native.onnx", [op], dynamic_shapes=dyn).path
+    import logging
+
+    shapes_log = logging.getLogger("torch.fx.experimental.symbolic_shapes")  # "Unable to find user code ..."
+    level = shapes_log.level
+    shapes_log.setLevel(logging.ERROR)
     try:
-        dec = decompose_export(module, tuple(flat), folder / f"{stem}.onnx_ops.onnx", [op], dynamic_shapes=dyn)
-    except ExportError as exc:
-        return native, None, exc.what
+        native = export(module, tuple(flat), folder / f"{stem}.native.onnx", [op], dynamic_shapes=dyn).path
+        try:
+            dec = decompose_export(module, tuple(flat), folder / f"{stem}.onnx_ops.onnx", [op], dynamic_shapes=dyn)
+        except ExportError as exc:
+            return native, None, exc.what
+    finally:
+        shapes_log.setLevel(level)
     if not dec.complete:
         why = "; ".join(f"{q}: {w.splitlines()[0]}" for q, w in dec.failed.items()) or \
             f"custom nodes remain: {', '.join(dec.remaining)}"
