@@ -64,7 +64,7 @@ def test_symbolic_keeps_attributes_types_optional_variadic_and_dynamic_shapes(mi
     y_type = types[node.output[0]]
     assert y_type.elem_type == onnx.TensorProto.FLOAT
     # dtype and rank are kept (the static size 3 is set too, but torch's shape inference of a multi-output
-    # custom node turns it symbolic again: a known limitation, see docs/readme/python-backend.md)
+    # custom node turns it symbolic again: a known limitation, see the README, "--exporter legacy")
     assert len(y_type.shape.dim) == 2 and y_type.shape.dim[0].dim_param
     assert types[node.output[1]].elem_type == onnx.TensorProto.INT64
     assert [o.name for o in e.model.graph.output] == ["output0", "output1"]
@@ -96,7 +96,7 @@ def test_bundled_example_native_with_the_legacy_exporter(repo_build_dir):
     p = run_opkit("verify", "examples/gelu_mlp.py", "--exporter", "legacy", "--no-native", cwd=REPO,
                   env={"OPKIT_BUILD_DIR": str(repo_build_dir)})
     assert p.returncode == 0, p.stdout + p.stderr
-    assert "exporter: torch.onnx legacy, opset" in p.stdout and "[native]" in p.stdout
+    assert "exporter: torch.onnx legacy, opset" in p.stdout and "[onnxruntime + op library]" in p.stdout
     assert p.stdout.rstrip().endswith("PASS")
 
 
@@ -106,5 +106,5 @@ def test_ranking_example_legacy_exporter_on_the_python_backend(tmp_path):
     p = run_opkit("verify", "examples/ranking_head.py", "--exporter", "legacy", "--backend", "python", cwd=REPO,
                   env={"OPKIT_BUILD_DIR": str(tmp_path)})
     assert p.returncode == 0, p.stdout + p.stderr
-    assert "exporter: torch.onnx legacy" in p.stdout and "[python]" in p.stdout
+    assert "exporter: torch.onnx legacy" in p.stdout and "[onnxruntime + Python references]" in p.stdout
     assert "other sizes: items=" in p.stdout and p.stdout.rstrip().endswith("PASS")

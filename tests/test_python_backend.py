@@ -104,7 +104,7 @@ def test_bundled_example_passes_without_a_library(tmp_path):
     p = run_opkit("verify", "examples/gelu_mlp.py", "--backend", "python", cwd=REPO,
                   env={"OPKIT_BUILD_DIR": str(tmp_path)})
     assert p.returncode == 0, p.stdout + p.stderr
-    assert "backend:  python" in p.stdout and "[python]" in p.stdout and p.stdout.rstrip().endswith("PASS")
+    assert "backend:  python" in p.stdout and "[onnxruntime + Python references]" in p.stdout and p.stdout.rstrip().endswith("PASS")
     assert not (tmp_path / "release").exists()  # nothing was built
 
 
@@ -133,7 +133,7 @@ def test_skeleton_kernel_is_reported_and_the_python_backend_passes(tmp_path):
     assert "Traceback" not in p.stderr and "died" not in p.stderr and "FAIL" not in p.stdout
     p = run_opkit("verify", "model.py", "--backend", "python", cwd=ws)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert "[python]" in p.stdout and p.stdout.rstrip().endswith("PASS")
+    assert "[onnxruntime + Python references]" in p.stdout and p.stdout.rstrip().endswith("PASS")
 
 
 def test_opkit_test_python_backend_runs_references_in_ort_without_a_build(tmp_path):

@@ -8,6 +8,10 @@ from typing import Any
 from opkit.verify.compare import Comparison
 
 
+# How each kind of run is shown in the table.
+_RUN_WHERE = {"native": "onnxruntime + op library", "python": "onnxruntime + Python references"}
+
+
 @dataclass
 class Run:
     label: str
@@ -64,7 +68,8 @@ class Report:
         for r in self.runs:
             shapes = " ".join("x".join(map(str, s)) or "scalar" for s in r.input_shapes)
             lines.append("")
-            lines.append(f"{r.label} [{r.backend}] (inputs {shapes}):")
+            where = _RUN_WHERE.get(r.backend, r.backend)
+            lines.append(f"{r.label} [{where}] (inputs {shapes}):")
             rows = [("output", "shape", "dtype", "max abs err", "max rel err", "tolerance", "result")]
             for c in r.comparisons:
                 rows.append((c.name, "x".join(map(str, c.shape)) or "scalar", c.dtype, f"{c.max_abs:.3g}",

@@ -31,6 +31,6 @@ def _segment_sum_fake(data, segment_ids, num_segments):
     return data.new_empty((num_segments, *data.shape[1:]))
 
 
-# `opkit test`: one id per row of data, each a valid segment (docs/readme/testing.md)
+# `opkit test`: one id per row of data, each a valid segment (README: "Constraining the generated inputs")
 segment_sum.constrain(shapes={"segment_ids": ("data[0]",)}, values={"segment_ids": (0, "num_segments")},
                       attrs={"num_segments": [4, 1, 9]})

@@ -23,5 +23,5 @@ def top_k_last_axis(x: Tensor["T"], k: int, largest: bool = True) -> tuple[Tenso
     return values[..., :k].contiguous(), indices[..., :k].contiguous()
 
 
-# `opkit test`: k at most the size of the last axis (docs/readme/testing.md)
+# `opkit test`: k at most the size of the last axis (README: "Constraining the generated inputs")
 top_k_last_axis.constrain(attrs={"k": [1, 3, 0]}, valid=lambda a: a["k"] <= a["x"].shape[-1])

@@ -23,5 +23,5 @@ def _unique_consecutive_fake(x):
     return x.new_empty(n), x.new_empty(n)
 
 
-# `opkit test`: few distinct values, so that runs of equal entries occur (docs/readme/testing.md)
+# `opkit test`: few distinct values, so that runs of equal entries occur (README: "Constraining the generated inputs")
 unique_consecutive.constrain(values={"x": [0, 1, 2]})

@@ -26,7 +26,7 @@ def weighted_sum(xs: list[Tensor["T"]], weights: list[float]) -> Tensor["T"]:
     return y.to(xs[0].dtype)
 
 
-# `opkit test`: one weight per tensor, for 1 to 4 tensors (docs/readme/testing.md)
+# `opkit test`: one weight per tensor, for 1 to 4 tensors (README: "Constraining the generated inputs")
 weighted_sum.constrain(valid=lambda a: len(a["weights"]) == len(a["xs"]))
 
 
