@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -340,40 +338,14 @@ def child_env() -> dict[str, str]:
 
 
 def run_child(job: dict, job_dir: Path, timeout: float) -> ChildResult:
-    job_dir.mkdir(parents=True, exist_ok=True)
-    job_path = job_dir / "job.json"
-    job_path.write_text(json.dumps(job, indent=1))
-    result_path = job_dir / "result.json"
-    result_path.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "opkit.bench.worker", str(job_path)]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, errors="replace", env=child_env())
-    except subprocess.TimeoutExpired as exc:
-        err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
-        return ChildResult(False, None, _read(result_path), f"timeout after {timeout:g} s", err)
-    result = _read(result_path)
-    if proc.returncode < 0:
-        try:
-            name = signal.Signals(-proc.returncode).name
-        except ValueError:
-            name = f"signal {-proc.returncode}"
-        return ChildResult(False, None, result, name, proc.stderr)
-    if proc.returncode != 0:
-        return ChildResult(False, None, result, f"exit code {proc.returncode}", proc.stderr)
-    return ChildResult(True, None, result, None, proc.stderr)
+    from opkit.verify.native import run_worker
 
-
-def _read(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
+    return run_worker(job, job_dir, timeout=timeout, env=child_env(), module="opkit.bench.worker")
 
 
 def _versions() -> dict[str, Any]:
     import onnxruntime
     import torch
-
     return {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__, "cpus": os.cpu_count(),
             "python": sys.version.split()[0], "OMP_WAIT_POLICY": child_env()["OMP_WAIT_POLICY"]}
 
@@ -392,7 +364,7 @@ def _finish(report: BenchReport, rows: list[Row], child: ChildResult, what: str,
         if measured == 0:
             raise crash_error(what, child, ops)
         report.rows = rows[:measured]
-        report.notes.append(f"the measuring process died ({child.crashed}) after {measured} of {len(rows)} cases")
+        report.notes.append(f"the measuring process died ({child.crashed or child.error}) after {measured} of {len(rows)} cases")
     return report
 
 

@@ -24,13 +24,16 @@ class ChildResult:
     stderr: str
 
 
-def run_worker(job: dict, job_dir: Path, *, timeout: float = DEFAULT_TIMEOUT, env: dict | None = None) -> ChildResult:
+def run_worker(job: dict, job_dir: Path, *, timeout: float = DEFAULT_TIMEOUT, env: dict | None = None,
+               module: str = "opkit.verify.worker") -> ChildResult:
+    """Run `python -m <module> job.json` (a worker that writes result.json beside the job); never raises
+    for what the native code does: a crash, a time-out or an ORT error comes back in the ChildResult."""
     job_dir.mkdir(parents=True, exist_ok=True)
     job_path = job_dir / "job.json"
     job_path.write_text(json.dumps(job, indent=1))
     result_path = job_dir / "result.json"
     result_path.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "opkit.verify.worker", str(job_path)]
+    cmd = [sys.executable, "-m", module, str(job_path)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
                               errors="replace")
