@@ -431,11 +431,11 @@ def bench_op(ws: Workspace, name: str, *, sizes: list[int], dtypes: list[str] | 
                 _save_inputs(flat, inputs)
                 first_dtype = first_dtype or (str(flat[0].dtype).replace("torch.", "") if flat else None)
                 variants = {"native": str(native)}
-                row = Row(f"{dlabel} {size_label(n)}", n, dlabel, _shapes_text(layout, flat))
+                case_row = Row(f"{dlabel} {size_label(n)}", n, dlabel, _shapes_text(layout, flat))
                 if onnx_ops is not None:
                     variants["onnx"] = str(onnx_ops)
                 else:
-                    row.errors["onnx"] = why or "the reference did not export"
+                    case_row.errors["onnx"] = why or "the reference did not export"
                 if against is not None and _accepts(against, flat):
                     variants["against"] = str(Path(against).resolve())
                 elif against is not None:
@@ -444,8 +444,8 @@ def bench_op(ws: Workspace, name: str, *, sizes: list[int], dtypes: list[str] | 
                     b = _builtin_model(art / f"builtin_{first_dtype}.onnx", first_dtype)
                     if b is not None:
                         variants["builtin"] = str(b)
-                rows.append(row)
-                cases.append({"label": row.label, "inputs": str(inputs), "count": len(flat), "layout": layout,
+                rows.append(case_row)
+                cases.append({"label": case_row.label, "inputs": str(inputs), "count": len(flat), "layout": layout,
                               "attrs": attrs, "variants": variants,
                               "dtypes": [str(t.dtype).replace("torch.", "") for t in flat]})
         order = sorted(range(len(rows)), key=lambda k: (rows[k].dtype, rows[k].size))
