@@ -250,3 +250,25 @@ def test_bundled_example_verifies(repo_build_dir):
     p = run_opkit("verify", "examples/gelu_mlp.py", cwd=REPO, env={"OPKIT_BUILD_DIR": str(repo_build_dir)})
     assert p.returncode == 0, p.stdout + p.stderr
     assert "opkit.examples::ScaledGelu" in p.stdout and "PASS" in p.stdout
+
+
+def test_an_internal_error_is_one_message_not_a_traceback(tmp_path, monkeypatch):
+    import opkit.cli.build as build_cmd
+    from opkit.cli import main
+
+    def boom(args):
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(build_cmd, "run", boom)
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert main(["build", "--workspace", str(tmp_path)]) == 1
+    text = err.getvalue()
+    assert "internal error in `opkit build`: RuntimeError: simulated bug" in text
+    assert "OPKIT_DEBUG=1" in text and "Traceback" not in text
+    monkeypatch.setenv("OPKIT_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="simulated bug"):
+        main(["build", "--workspace", str(tmp_path)])

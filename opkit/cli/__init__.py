@@ -61,6 +61,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("opkit: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug in opkit: one message, the traceback only on request
+        import os
+
+        if os.environ.get("OPKIT_DEBUG"):
+            raise
+        where = ""
+        tb = exc.__traceback__
+        while tb is not None:
+            where = f" ({tb.tb_frame.f_code.co_filename}:{tb.tb_lineno})"
+            tb = tb.tb_next
+        print(f"opkit: internal error in `opkit {args.command}`: {type(exc).__name__}: {exc}{where}\n"
+              f"  this is a bug in opkit, not in your files; rerun with OPKIT_DEBUG=1 for the traceback "
+              f"and please report it", file=sys.stderr)
+        return 1
 
 
 def entry() -> None:
