@@ -163,6 +163,9 @@ def test_changed_spec_shows_the_signature_the_kernel_must_now_have(ws):
         p = run_opkit("build", cwd=ws)
         assert p.returncode == 1
         assert "Swish's kernel must define" in p.stderr, p.stderr
+        assert "the spec of Swish changed since the last build that compiled" in p.stderr
+        assert "was: swish(x: Tensor['T'], beta: float = 1.0)" in p.stderr
+        assert "now: swish(x: Tensor['T'], gate: Tensor['T'], beta: float = 1.0)" in p.stderr
         assert "const opkit::Input<T>& gate" in p.stderr
         skeleton = ws / "build/generated/skeletons/swish.cc"
         assert "const opkit::Input<T>& gate" in skeleton.read_text()

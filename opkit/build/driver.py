@@ -93,13 +93,40 @@ def build(ws: Workspace, *, sanitize: bool = False, native_arch: bool = False, v
         ok, out, diags = cmake.build(tools, ws.variant_dir(variant), verbose=verbose)
         timings["compile"] = time.perf_counter() - t
         if not ok:
-            raise _compile_error(ws, specs, out, diags)
+            raise _compile_error(ws, specs, out, diags, _last_built(ws, variant))
+        _record_built(ws, variant, specs)
         compiled = "no work to do" not in out
     return BuildResult(ws.library_path(variant), specs, fm.written, from_cache, compiled,
                        time.perf_counter() - t0, variant, timings)
 
 
-def _compile_error(ws: Workspace, specs: list[OpSpec], out: str, diags: list[cmake.Diagnostic]) -> BuildError:
+def _built_record(ws: Workspace, variant: str) -> Path:
+    return ws.variant_dir(variant) / "opkit-built-signatures.json"
+
+
+def _last_built(ws: Workspace, variant: str) -> dict[str, str]:
+    """Each op's signature at the last build that compiled (to say what changed in a spec)."""
+    import json
+
+    try:
+        return dict(json.loads(_built_record(ws, variant).read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def _record_built(ws: Workspace, variant: str, specs: list[OpSpec]) -> None:
+    import json
+
+    from opkit.codegen.writer import write_atomic
+
+    text = json.dumps({s.folder: s.signature for s in specs}, indent=1, sort_keys=True)
+    path = _built_record(ws, variant)
+    if not path.is_file() or path.read_text() != text:
+        write_atomic(path, text)
+
+
+def _compile_error(ws: Workspace, specs: list[OpSpec], out: str, diags: list[cmake.Diagnostic],
+                   last_built: dict[str, str] | None = None) -> BuildError:
     if not diags:
         return BuildError("building the op library failed", details=cmake._tail(out, 40),
                           fix="see the output above; `opkit build -v` shows every command")
@@ -110,6 +137,10 @@ def _compile_error(ws: Workspace, specs: list[OpSpec], out: str, diags: list[cma
     details = "compiler errors:\n" + "\n".join("  " + ln for ln in lines)
     fix = "fix the kernel and run `opkit build` again (`opkit build -v` shows the full compiler output)"
     if spec is not None:
+        before = (last_built or {}).get(spec.folder)
+        if before and before != spec.signature:
+            details += (f"\nthe spec of {spec.name} changed since the last build that compiled:\n"
+                        f"  was: {before}\n  now: {spec.signature}")
         details += (f"\n{spec.name}'s kernel must define (from its spec):\n  " +
                     kernel_signature(spec).replace("\n", "\n  "))
         fix = (f"if the spec changed, update the kernel's signature; a fresh skeleton is in "
