@@ -23,6 +23,7 @@ from typing import Any
 
 from opkit import __version__
 from opkit.build.workspace import Workspace
+from opkit.verify.arrays import load_npy
 
 MANIFEST = "cache.json"
 FORMAT = 1
@@ -86,7 +87,7 @@ class Cached:
         import numpy as np
 
         n = self.meta["runs"][k]["outputs"]
-        return [np.load(self.folder / f"run{k}" / "eager" / f"{j}.npy", allow_pickle=False) for j in range(n)]
+        return [load_npy(self.folder / f"run{k}" / "eager" / f"{j}.npy") for j in range(n)]
 
 
 def lookup(folder: Path, key: dict) -> tuple[Cached | None, str]:
@@ -178,7 +179,7 @@ def verify_cached(entry: Cached, model_path: Path, ws: Workspace, built: Any, *,
         for k, r in enumerate(meta["runs"]):
             comps = []
             for j, want in enumerate(eager_by_run[k]):
-                got = np.load(art / f"run{k}" / "ort" / f"{j}.npy", allow_pickle=False)
+                got = load_npy(art / f"run{k}" / "ort" / f"{j}.npy")
                 name = out_names[j] if j < len(out_names) else f"output{j}"
                 comps.append(compare(name, got, want, meta["rtol"], meta["atol"]))
             report.runs.append(Run(r["label"], comps, "native", shapes_by_run[k]))

@@ -13,6 +13,7 @@ import numpy as np
 from opkit import ui
 from opkit.build.workspace import Workspace
 from opkit.errors import ExportError, NativeRunError
+from opkit.verify.arrays import load_npy
 from opkit.verify.compare import compare
 from opkit.verify.native import crash_error, run_worker
 from opkit.verify.report import Report, Run
@@ -267,9 +268,10 @@ def verify(model_path: Path, ws: Workspace, *, sanitize: bool = False, timeout: 
         for k, (label, _) in enumerate(runs):
             comps = []
             for j, want_t in enumerate(eager_by_run[k]):
-                got = np.load(art / f"run{k}" / "ort" / f"{j}.npy", allow_pickle=False)
+                want = to_numpy(want_t)
+                got = load_npy(art / f"run{k}" / "ort" / f"{j}.npy")
                 name = out_names[j] if j < len(out_names) else f"output{j}"
-                comps.append(compare(name, got, to_numpy(want_t), mf.rtol, mf.atol))
+                comps.append(compare(name, got, want, mf.rtol, mf.atol))
             report.runs.append(Run(label, comps, backend, shapes_by_run[k]))
     if native and not sanitize and built:  # the same input sets through opkit-runner (C++, no Python): opkit/native/
         from opkit.native.verify import run_native
