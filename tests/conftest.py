@@ -52,3 +52,42 @@ def new_workspace(tmp: Path, name: str = "MyOp", domain: str = "com.example") ->
 
 def copy_op(src_folder: Path, ws: Path) -> None:
     shutil.copytree(src_folder, ws / "ops" / src_folder.name)
+
+
+_ORT_CHILD = r"""
+import json, sys
+import numpy as np
+import onnxruntime as ort
+job = json.load(open(sys.argv[1]))
+so = ort.SessionOptions()
+so.log_severity_level = 3
+so.intra_op_num_threads = 2
+so.register_custom_ops_library(job["library"])
+results = []
+for case in job["cases"]:
+    try:
+        sess = ort.InferenceSession(case["model"], so, providers=["CPUExecutionProvider"])
+        for r, feeds in enumerate(case["runs"]):
+            outs = sess.run(None, {n: np.load(p) for n, p in feeds.items()})
+            for k, o in enumerate(outs):
+                np.save(case["out"] + f"_{r}_{k}.npy", np.asarray(o), allow_pickle=False)
+        results.append(None)
+    except Exception as exc:
+        results.append(str(exc))
+json.dump(results, open(sys.argv[2], "w"))
+"""
+
+
+def run_models_in_ort(library: Path | str, cases: list[dict], tmp: Path) -> list[str | None]:
+    """Run one-node models in ONNX Runtime with the op library, in one child process.
+
+    Each case is {"model": path, "runs": [{input name: .npy path}, ...], "out": prefix}; output k of
+    run r goes to f"{prefix}_{r}_{k}.npy". Returns each case's ORT error, or None.
+    """
+    import json
+
+    (tmp / "job.json").write_text(json.dumps({"library": str(library), "cases": cases}))
+    p = subprocess.run([sys.executable, "-c", _ORT_CHILD, str(tmp / "job.json"), str(tmp / "result.json")],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, f"the ORT child process failed ({p.returncode}):\n{p.stderr[-3000:]}"
+    return json.loads((tmp / "result.json").read_text())

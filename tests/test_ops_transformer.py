@@ -8,8 +8,6 @@ by `repo_build_dir`. Inputs have an unknown rank in the models, so one model ser
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 import pytest
 
-from conftest import REPO, run_opkit
+from conftest import REPO, run_models_in_ort, run_opkit
 
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
@@ -35,29 +33,6 @@ from opkit.spec.dtypes import DTYPES  # noqa: E402
 from ops.linear_act.spec import linear_act  # noqa: E402
 from ops.rms_norm.spec import rms_norm  # noqa: E402
 from ops.rotary_embedding.spec import rotary_embedding  # noqa: E402
-
-_CHILD = r"""
-import json, sys
-import numpy as np
-import onnxruntime as ort
-job = json.load(open(sys.argv[1]))
-so = ort.SessionOptions()
-so.log_severity_level = 3
-so.intra_op_num_threads = 2
-so.register_custom_ops_library(job["library"])
-results = []
-for case in job["cases"]:
-    try:
-        sess = ort.InferenceSession(case["model"], so, providers=["CPUExecutionProvider"])
-        for r, feeds in enumerate(case["runs"]):
-            out = sess.run(None, {n: np.load(p) for n, p in feeds.items()})[0]
-            np.save(case["out"] + f"_{r}.npy", np.asarray(out), allow_pickle=False)
-        results.append(None)
-    except Exception as exc:
-        results.append(str(exc))
-json.dump(results, open(sys.argv[2], "w"))
-"""
-
 
 @dataclass
 class Case:
@@ -90,7 +65,7 @@ def _model(case: Case, path: Path) -> None:
 
 
 def run_cases(cases: list[Case], library: Path, tmp: Path) -> None:
-    job: dict = {"library": str(library), "cases": []}
+    jobs: list[dict] = []
     for n, case in enumerate(cases):
         model = tmp / f"case{n}.onnx"
         _model(case, model)
@@ -103,18 +78,12 @@ def run_cases(cases: list[Case], library: Path, tmp: Path) -> None:
                     np.save(p, t.numpy(), allow_pickle=False)
                     feeds[inp.name] = str(p)
             runs.append(feeds)
-        job["cases"].append({"model": str(model), "runs": runs, "out": str(tmp / f"case{n}_out")})
-    (tmp / "job.json").write_text(json.dumps(job))
-    child = tmp / "child.py"
-    child.write_text(_CHILD)
-    proc = subprocess.run([sys.executable, str(child), str(tmp / "job.json"), str(tmp / "result.json")],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, f"the ORT child process failed ({proc.returncode}):\n{proc.stderr[-3000:]}"
-    errors = json.loads((tmp / "result.json").read_text())
+        jobs.append({"model": str(model), "runs": runs, "out": str(tmp / f"case{n}_out")})
+    errors = run_models_in_ort(library, jobs, tmp)
     for n, (case, err) in enumerate(zip(cases, errors)):
         case.error = err
         if err is None:
-            case.outputs = [np.load(tmp / f"case{n}_out_{r}.npy") for r in range(len(case.runs))]
+            case.outputs = [np.load(tmp / f"case{n}_out_{r}_0.npy") for r in range(len(case.runs))]
 
 
 _TOL = {torch.float16: (1e-2, 1e-3), torch.float32: (1e-4, 1e-5), torch.float64: (1e-7, 1e-9)}

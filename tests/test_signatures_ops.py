@@ -8,8 +8,6 @@ child process with the repository's library (built once per session by `repo_bui
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import REPO, run_models_in_ort
 
 pytestmark = pytest.mark.e2e
 
@@ -34,29 +32,6 @@ from ops.segment_sum.spec import segment_sum  # noqa: E402
 from ops.top_k_last_axis.spec import top_k_last_axis  # noqa: E402
 from ops.unique_consecutive.spec import unique_consecutive  # noqa: E402
 from ops.weighted_sum.spec import weighted_sum  # noqa: E402
-
-_CHILD = r"""
-import json, sys
-import numpy as np
-import onnxruntime as ort
-job = json.load(open(sys.argv[1]))
-so = ort.SessionOptions()
-so.log_severity_level = 3
-so.intra_op_num_threads = 2
-so.register_custom_ops_library(job["library"])
-results = []
-for case in job["cases"]:
-    try:
-        sess = ort.InferenceSession(case["model"], so, providers=["CPUExecutionProvider"])
-        outs = sess.run(None, {n: np.load(p) for n, p in case["inputs"].items()})
-        for k, o in enumerate(outs):
-            np.save(case["out"] + f"_{k}.npy", np.asarray(o), allow_pickle=False)
-        results.append(None)
-    except Exception as exc:
-        results.append(str(exc))
-json.dump(results, open(sys.argv[2], "w"))
-"""
-
 
 @dataclass
 class Case:
@@ -119,23 +94,19 @@ def one_node_model(case: Case, path: Path, in_dir: Path) -> dict[str, str]:
 
 
 def run_cases(cases: list[Case], library: Path, tmp: Path) -> None:
-    job = {"library": str(library), "cases": []}
+    jobs = []
     for k, c in enumerate(cases):
         d = tmp / f"case{k}"
         d.mkdir()
         feeds = one_node_model(c, d / "model.onnx", d)
-        job["cases"].append({"model": str(d / "model.onnx"), "inputs": feeds, "out": str(d / "out")})
-    (tmp / "job.json").write_text(json.dumps(job))
-    p = subprocess.run([sys.executable, "-c", _CHILD, str(tmp / "job.json"), str(tmp / "result.json")],
-                       capture_output=True, text=True, timeout=600)
-    assert p.returncode == 0, f"the ORT child process failed ({p.returncode}):\n{p.stderr[-3000:]}"
-    results = json.loads((tmp / "result.json").read_text())
+        jobs.append({"model": str(d / "model.onnx"), "runs": [feeds], "out": str(d / "out")})
+    results = run_models_in_ort(library, jobs, tmp)
     for k, (c, err) in enumerate(zip(cases, results)):
         if err is not None:
             c.failure = err
             continue
         n = len(c.op.spec.outputs)
-        c.got = [np.load(tmp / f"case{k}" / f"out_{j}.npy") for j in range(n)]
+        c.got = [np.load(tmp / f"case{k}" / f"out_0_{j}.npy") for j in range(n)]
 
 
 def check(case: Case) -> str | None:
