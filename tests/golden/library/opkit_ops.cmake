@@ -13,6 +13,10 @@ set(CMAKE_VISIBILITY_INLINES_HIDDEN ON)
 add_library(opkit_ops SHARED
   "${OPKIT_GENERATED_DIR}/src/register.cc"
   "${OPKIT_GENERATED_DIR}/src/mixed_op.glue.cc"
+  "${OPKIT_GENERATED_DIR}/src/scaled_gelu.glue.cc"
+  "${OPKIT_GENERATED_DIR}/src/top_k_last_axis.glue.cc"
+  "${OPKIT_GENERATED_DIR}/src/unique_consecutive.glue.cc"
+  "${OPKIT_GENERATED_DIR}/src/weighted_sum.glue.cc"
 )
 target_include_directories(opkit_ops PRIVATE
   "${OPKIT_GENERATED_DIR}/include"
