@@ -84,8 +84,6 @@ class Cached:
         return self.folder / "model.onnx"
 
     def eager_outputs(self, k: int) -> list:
-        import numpy as np
-
         n = self.meta["runs"][k]["outputs"]
         return [load_npy(self.folder / f"run{k}" / "eager" / f"{j}.npy") for j in range(n)]
 
@@ -147,61 +145,20 @@ def verify_cached(entry: Cached, model_path: Path, ws: Workspace, built: Any, *,
     Imports no torch."""
     from opkit import ui
     from opkit.verify import driver
-    from opkit.verify.compare import compare
-    from opkit.verify.native import crash_error, run_worker
-    from opkit.verify.report import Report, Run
+    from opkit.verify.report import Report
 
     meta, art = entry.meta, entry.folder
-    ops = meta["ops"]
     report = Report(model=str(model_path), library=str(built.library), exporter=meta["exporter"],
-                    opset=meta["opset"], ops=ops, timings=timings, artifacts=str(art), backend="native")
+                    opset=meta["opset"], ops=meta["ops"], timings=timings, artifacts=str(art), backend="native")
     job_runs = [{"label": r["label"], "inputs": str(art / f"run{k}" / "inputs"),
                  "outputs": str(art / f"run{k}" / "ort")} for k, r in enumerate(meta["runs"])]
     ui.info(f"reusing the cached export and eager outputs ({ws.rel(art / MANIFEST)}); `--fresh` re-exports")
-    with ui.step(f"running in onnxruntime with the op library ({len(job_runs)} input set(s), child process)",
-                 timings, "onnxruntime"):
-        job = {"model": str(entry.model), "libraries": [str(built.library)], "runs": job_runs}
-        if sanitize:
-            job["no_arena"] = True
-        child = run_worker(job, art, **({"timeout": timeout} if timeout else {}),
-                           env=driver._sanitizer_env() if sanitize else None)
-    if child.crashed:
-        raise crash_error(f"running {model_path} in ONNX Runtime", child, ops,
-                          runs=[r["label"] for r in job_runs], workspace=ws.root)
-    if child.error:
-        raise driver._ort_error(child.error, ops, ws)
-    import numpy as np
-
-    out_names = child.result.get("outputs", [])
-    eager_by_run = [entry.eager_outputs(k) for k in range(len(job_runs))]
-    shapes_by_run = [r["shapes"] for r in meta["runs"]]
-    with ui.step("comparing with the cached PyTorch outputs", timings, "compare"):
-        for k, r in enumerate(meta["runs"]):
-            comps = []
-            for j, want in enumerate(eager_by_run[k]):
-                got = load_npy(art / f"run{k}" / "ort" / f"{j}.npy")
-                name = out_names[j] if j < len(out_names) else f"output{j}"
-                comps.append(compare(name, got, want, meta["rtol"], meta["atol"]))
-            report.runs.append(Run(r["label"], comps, "native", shapes_by_run[k]))
-    if native and not sanitize:
-        from opkit.native.verify import run_native
-
-        run_native(report, build_dir=ws.build_dir, model=entry.model, libraries=[built.library],
-                   job_runs=job_runs, input_names=child.result.get("inputs", []), output_names=out_names,
-                   eager_by_run=eager_by_run, shapes_by_run=shapes_by_run, rtol=meta["rtol"], atol=meta["atol"],
-                   timings=timings, timeout=timeout)
-    else:
-        report.notes.append("the C++ runner was skipped (" + ("--sanitize" if native else "--no-native") + ")")
-    bad = [(r, c) for r in report.runs for c in r.comparisons if not c.ok]
-    if bad:
-        import onnx
-
-        proto = onnx.load(str(entry.model), load_external_data=False)
-        custom = {tuple(q.split("::")) for q in ops}
-        for r, c in bad:
-            behind = driver.ops_behind(proto, c.name, custom)
-            report.failures.append(f"output {c.name!r} ({r.label}) differs from PyTorch; ops involved: "
-                                   f"{', '.join(behind) or 'none (a standard ONNX op?)'}")
+    job = {"model": str(entry.model), "libraries": [str(built.library)], "runs": job_runs}
+    driver.run_and_compare(report, job, ws=ws, model_path=model_path, model_file=entry.model, built=built,
+                           eager_by_run=[entry.eager_outputs(k) for k in range(len(job_runs))],
+                           shapes_by_run=[r["shapes"] for r in meta["runs"]], rtol=meta["rtol"], atol=meta["atol"],
+                           sanitize=sanitize, timeout=timeout, native=native, timings=timings, art=art,
+                           compare_label="comparing with the cached PyTorch outputs")
     report.notes.extend(meta.get("notes", []))
     report.notes.append("from the cache (only kernels changed since the last verify): " + ", ".join(CACHED_PARTS) +
                         "; run with --fresh to re-export")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -166,17 +165,17 @@ def verify(model_path: Path, ws: Workspace, *, sanitize: bool = False, timeout: 
         ui.info("python backend: not building the op library; each op's reference runs inside ONNX Runtime")
     from opkit.verify import cache as vcache  # incremental verify: no torch when only kernels changed
 
-    cache_dir = ws.build_dir / "verify" / model_path.stem
+    art = ws.build_dir / "verify" / model_path.stem  # artifacts, and the verify cache
     cache_key = vcache.cache_key(model_path, ws, {"exporter": exporter, "opset": opset})
     if built is not None and not fresh:
-        entry, why = vcache.lookup(cache_dir, cache_key)
+        entry, why = vcache.lookup(art, cache_key)
         if entry is not None:
             return vcache.verify_cached(entry, model_path, ws, built, sanitize=sanitize, timeout=timeout,
                                         native=native, timings=timings)
         ui.detail(f"verify cache: {why}: exporting again")
     elif fresh:
         ui.detail("verify cache: --fresh: exporting again")
-    vcache.invalidate(cache_dir)
+    vcache.invalidate(art)
 
     with ui.step("importing torch and the model", timings, "load"):
         import torch
@@ -188,7 +187,6 @@ def verify(model_path: Path, ws: Workspace, *, sanitize: bool = False, timeout: 
         add_to_path(ws)
         mf = load_model_file(model_path, ws.root)
         import_ops(ws)  # the translation table covers every op of the workspace
-    art = ws.build_dir / "verify" / model_path.stem
     art.mkdir(parents=True, exist_ok=True)
 
     with ui.step("running the model eagerly", timings, "eager"):
@@ -226,7 +224,6 @@ def verify(model_path: Path, ws: Workspace, *, sanitize: bool = False, timeout: 
             onnx.checker.check_model(exported.model, full_check=True)
         except Exception as exc:
             raise ExportError(f"onnx.checker rejected the exported model: {exc}", where=str(exported.path)) from None
-    custom = {tuple(q.split("::")) for q in ops_called}
 
     runs: list[tuple[str, list]] = [("example inputs", list(mf.example_inputs))]
     runs += other_sizes(mf.example_inputs, mf.dynamic_shapes, mf.model)
@@ -240,61 +237,78 @@ def verify(model_path: Path, ws: Workspace, *, sanitize: bool = False, timeout: 
                     eager_by_run.append(flatten_outputs(mf.model(*tensors)))
             job_runs.append({"label": label, "inputs": str(art / f"run{k}" / "inputs"),
                              "outputs": str(art / f"run{k}" / "ort")})
-    with ui.step(f"running in onnxruntime with {'the op library' if built else 'the Python references'} "
-                 f"({len(runs)} input set(s), child process)", timings, "onnxruntime"):
-        if built:
-            job = {"model": str(exported.path), "libraries": [str(built.library)], "runs": job_runs}
-        else:
-            from opkit.verify.pyops import python_job
-
-            job = python_job(exported.model, [op for op in registered_ops() if op.spec.qualname in calls], ws.root,
-                             art, job_runs)
-        if sanitize:
-            job["no_arena"] = True  # ORT's arena hides out-of-bounds accesses from AddressSanitizer
-        child = run_worker(job, art, **({"timeout": timeout} if timeout else {}),
-                           env=_sanitizer_env() if sanitize else None)
-    if child.crashed:
-        raise crash_error(f"running {model_path} in ONNX Runtime", child, ops_called,
-                          runs=[r["label"] for r in job_runs], workspace=ws.root)
-    if child.error and not built:
-        from opkit.verify.pyops import python_error
-
-        raise python_error(child.error)
-    if child.error:
-        raise _ort_error(child.error, ops_called, ws)
-
-    out_names = child.result.get("outputs", [])
-    with ui.step("comparing with PyTorch", timings, "compare"):
-        for k, (label, _) in enumerate(runs):
-            comps = []
-            for j, want_t in enumerate(eager_by_run[k]):
-                want = to_numpy(want_t)
-                got = load_npy(art / f"run{k}" / "ort" / f"{j}.npy")
-                name = out_names[j] if j < len(out_names) else f"output{j}"
-                comps.append(compare(name, got, want, mf.rtol, mf.atol))
-            report.runs.append(Run(label, comps, backend, shapes_by_run[k]))
-    if native and not sanitize and built:  # the same input sets through opkit-runner (C++, no Python): opkit/native/
-        from opkit.native.verify import run_native
-
-        run_native(report, build_dir=ws.build_dir, model=exported.path, libraries=[built.library],
-                   job_runs=job_runs, input_names=child.result.get("inputs", []), output_names=out_names,
-                   eager_by_run=eager_by_run, shapes_by_run=shapes_by_run, rtol=mf.rtol, atol=mf.atol,
-                   timings=timings, timeout=timeout)
+    if built:
+        job = {"model": str(exported.path), "libraries": [str(built.library)], "runs": job_runs}
     else:
-        report.notes.append("the C++ runner was skipped (" + ("python backend" if not built else "--sanitize"
-                                                              if native else "--no-native") + ")")
-    for r in report.runs:
-        for c in r.comparisons:
-            if not c.ok:
-                behind = ops_behind(exported.model, c.name, custom)
-                report.failures.append(f"output {c.name!r} ({r.label}) differs from PyTorch; ops involved: "
-                                       f"{', '.join(behind) or 'none (a standard ONNX op?)'}")
+        from opkit.verify.pyops import python_job
+
+        job = python_job(exported.model, [op for op in registered_ops() if op.spec.qualname in calls], ws.root,
+                         art, job_runs)
+    run_and_compare(report, job, ws=ws, model_path=model_path, model_file=exported.path, built=built,
+                    eager_by_run=eager_by_run, shapes_by_run=shapes_by_run, rtol=mf.rtol, atol=mf.atol,
+                    sanitize=sanitize, timeout=timeout, native=native, timings=timings, art=art)
     if len(runs) == 1 and mf.dynamic_shapes is None:
         report.notes.append("no dynamic_shapes in the model file: verified at the example sizes only")
     vcache.store(art, cache_key, vcache.meta_of(report, runs, shapes_by_run, eager_by_run, mf.rtol, mf.atol),
                  eager_by_run)
     (art / "report.json").write_text(json.dumps(report.to_dict(), indent=1))
     return report
+
+
+def run_and_compare(report: Report, job: dict, *, ws: Workspace, model_path: Path, model_file: Path, built: Any,
+                    eager_by_run: list[list], shapes_by_run: list, rtol: float | None, atol: float | None,
+                    sanitize: bool, timeout: float | None, native: bool, timings: dict[str, float], art: Path,
+                    compare_label: str = "comparing with PyTorch") -> None:
+    """The second half of verify, shared with the cached path: run the job's input sets in ORT (a child
+    process), compare each output with the eager one, run the C++ runner too, name the ops behind a mismatch.
+    `built` is the build result (None for the Python backend); eager outputs are tensors or numpy arrays."""
+    job_runs = job["runs"]
+    ops = report.ops
+    with ui.step(f"running in onnxruntime with {'the op library' if built else 'the Python references'} "
+                 f"({len(job_runs)} input set(s), child process)", timings, "onnxruntime"):
+        if sanitize:
+            job["no_arena"] = True  # ORT's arena hides out-of-bounds accesses from AddressSanitizer
+        child = run_worker(job, art, **({"timeout": timeout} if timeout else {}),
+                           env=_sanitizer_env() if sanitize else None)
+    if child.crashed:
+        raise crash_error(f"running {model_path} in ONNX Runtime", child, ops,
+                          runs=[r["label"] for r in job_runs], workspace=ws.root)
+    if child.error and not built:
+        from opkit.verify.pyops import python_error
+
+        raise python_error(child.error)
+    if child.error:
+        raise _ort_error(child.error, ops, ws)
+
+    out_names = child.result.get("outputs", [])
+    with ui.step(compare_label, timings, "compare"):
+        for k, run in enumerate(job_runs):
+            comps = []
+            for j, want in enumerate(eager_by_run[k]):
+                got = load_npy(Path(run["outputs"]) / f"{j}.npy")
+                name = out_names[j] if j < len(out_names) else f"output{j}"
+                comps.append(compare(name, got, to_numpy(want), rtol, atol))
+            report.runs.append(Run(run["label"], comps, report.backend, shapes_by_run[k]))
+    if native and not sanitize and built:  # the same input sets through opkit-runner (C++, no Python): opkit/native/
+        from opkit.native.verify import run_native
+
+        run_native(report, build_dir=ws.build_dir, model=model_file, libraries=[built.library],
+                   job_runs=job_runs, input_names=child.result.get("inputs", []), output_names=out_names,
+                   eager_by_run=eager_by_run, shapes_by_run=shapes_by_run, rtol=rtol, atol=atol,
+                   timings=timings, timeout=timeout)
+    else:
+        report.notes.append("the C++ runner was skipped (" + ("python backend" if not built else "--sanitize"
+                                                              if native else "--no-native") + ")")
+    bad = [(r, c) for r in report.runs for c in r.comparisons if not c.ok]
+    if bad:
+        import onnx
+
+        proto = onnx.load(str(model_file), load_external_data=False)
+        custom = {tuple(q.split("::")) for q in ops}
+        for r, c in bad:
+            behind = ops_behind(proto, c.name, custom)
+            report.failures.append(f"output {c.name!r} ({r.label}) differs from PyTorch; ops involved: "
+                                   f"{', '.join(behind) or 'none (a standard ONNX op?)'}")
 
 
 def _sanitizer_env() -> dict:
