@@ -119,7 +119,7 @@ def _run(runner, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_runner_npy_round_trip_every_dtype(runner, identity_model, tmp_path):
-    from opkit.native.runner import load_output
+    from opkit.verify.arrays import load_npy
 
     for n in (4, 0):  # a normal and an empty batch
         arrays = _arrays(n)
@@ -136,7 +136,7 @@ def test_runner_npy_round_trip_every_dtype(runner, identity_model, tmp_path):
             meta = by_name[f"out/{d}"]
             assert meta["dtype"] == d and meta["shape"] == [n, 3]
             assert Path(meta["file"]).name == f"out_{d}.npy"  # '/' made safe
-            got = load_output(Path(meta["file"]), d)
+            got = load_npy(meta["file"])
             want = arrays[f"in_{d}"]
             assert got.dtype == want.dtype and got.shape == want.shape
             assert got.tobytes() == want.tobytes(), d

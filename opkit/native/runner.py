@@ -195,18 +195,6 @@ def list_ports(runner: Runner, model: Path, libraries: list[Path] | tuple = ()) 
     return json.loads(proc.stdout)
 
 
-def load_output(path: Path, dtype: str):
-    """A runner output as numpy (bfloat16 files come back as void2 and are viewed as ml_dtypes.bfloat16)."""
-    import numpy as np
-
-    a = np.load(path, allow_pickle=False)
-    if dtype == "bfloat16" and a.dtype.kind == "V":
-        import ml_dtypes
-
-        a = a.view(ml_dtypes.bfloat16)
-    return a
-
-
 def build_for_cli(build_dir: Path | None) -> Runner:
     with ui.step("building opkit-runner (C++, ONNX Runtime's C++ API)"):
         r = ensure_runner(build_dir)

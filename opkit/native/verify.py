@@ -20,7 +20,8 @@ def run_native(report: Report, *, build_dir: Path, model: Path, libraries: list[
                timings: dict[str, float], timeout: float | None = None) -> None:
     """Run every input set of the Python ORT run through opkit-runner; add a Run per set to the report,
     a failure where the runner disagrees with Python ORT or eager, and a note summing it up."""
-    from opkit.native.runner import ensure_runner, load_output, run_runner
+    from opkit.native.runner import ensure_runner, run_runner
+    from opkit.verify.arrays import load_npy
     from opkit.verify.driver import to_numpy
 
     with ui.step("building opkit-runner (C++, ONNX Runtime's C++ API)", timings, "runner build"):
@@ -44,10 +45,10 @@ def run_native(report: Report, *, build_dir: Path, model: Path, libraries: list[
             comps = []
             for j, want in enumerate(eager_by_run[k]):
                 meta = res.result["outputs"][j]
-                got = load_output(Path(meta["file"]), meta["dtype"])
+                got = load_npy(meta["file"])
                 name = output_names[j] if j < len(output_names) else meta["name"]
                 comps.append(compare(name, got, to_numpy(want), rtol, atol))
-                py = load_output(Path(run["outputs"]) / f"{j}.npy", meta["dtype"])
+                py = load_npy(Path(run["outputs"]) / f"{j}.npy")
                 vs_py = compare(name, got, py, rtol, atol)
                 worst = max(worst, vs_py.max_abs)
                 if not vs_py.ok:
