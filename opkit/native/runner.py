@@ -145,7 +145,7 @@ def run_runner(runner: Runner, model: Path, *, libraries: list[Path] | tuple = (
                output_dir: Path, threads: int | None = None, repeat: int = 1,
                timeout: float | None = None) -> RunnerResult:
     """Run the runner once (a child process). Never raises for a failing run: see RunnerResult."""
-    import signal
+    from opkit.verify.native import signal_name
 
     output_dir.mkdir(parents=True, exist_ok=True)
     json_path = output_dir / "runner.json"
@@ -166,12 +166,7 @@ def run_runner(runner: Runner, model: Path, *, libraries: list[Path] | tuple = (
                               timeout=timeout or DEFAULT_TIMEOUT)
     except subprocess.TimeoutExpired:
         return RunnerResult(-1, "", "", {}, f"timeout after {timeout or DEFAULT_TIMEOUT:g} s")
-    crashed = None
-    if proc.returncode < 0:
-        try:
-            crashed = signal.Signals(-proc.returncode).name
-        except ValueError:
-            crashed = f"signal {-proc.returncode}"
+    crashed = signal_name(proc.returncode) if proc.returncode < 0 else None
     result = {}
     if proc.returncode == 0:
         try:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from opkit.testing.sanitize import parse_report
+from opkit.verify.native import signal_name
 
 
 @dataclass
@@ -28,13 +29,6 @@ class Outcome:
     where: str | None = None  # file:line of a sanitizer report, in the kernel when possible
     log: str = ""  # the tail of the child's stderr, for crashes
     seconds: float = 0.0
-
-
-def _signal_name(rc: int) -> str:
-    try:
-        return signal.Signals(-rc).name
-    except ValueError:
-        return f"signal {-rc}"
 
 
 def run_cases(library: str, cases: list[tuple[str, Path]], work: Path, *, timeout: float, env: dict | None = None,
@@ -86,7 +80,7 @@ def run_cases(library: str, cases: list[tuple[str, Path]], work: Path, *, timeou
             else:
                 report = parse_report(text, workspace)
                 rc = proc.returncode
-                how = _signal_name(rc) if rc is not None and rc < 0 else f"exit code {rc}"
+                how = signal_name(rc) if rc is not None and rc < 0 else f"exit code {rc}"
                 if report:
                     out.crash, out.where = f"{report.summary} (the process died: {how})", report.where
                     out.log = "\n".join(report.text.splitlines()[:10])

@@ -42,16 +42,20 @@ def run_worker(job: dict, job_dir: Path, *, timeout: float = DEFAULT_TIMEOUT, en
         return ChildResult(False, None, _read(result_path), f"timeout after {timeout:g} s", err)
     result = _read(result_path)
     if proc.returncode < 0:
-        try:
-            name = signal.Signals(-proc.returncode).name
-        except ValueError:
-            name = f"signal {-proc.returncode}"
-        return ChildResult(False, None, result, name, proc.stderr)
+        return ChildResult(False, None, result, signal_name(proc.returncode), proc.stderr)
     if proc.returncode == 0:
         return ChildResult(True, None, result, None, proc.stderr)
     if result.get("error"):
         return ChildResult(False, result["error"], result, None, proc.stderr)
     return ChildResult(False, None, result, f"exit code {proc.returncode}", proc.stderr)
+
+
+def signal_name(returncode: int) -> str:
+    """A child's negative return code as the signal that killed it: "SIGSEGV"."""
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return f"signal {-returncode}"
 
 
 def _read(path: Path) -> dict:
