@@ -4,7 +4,6 @@ exit 1 naming the op when the kernel is wrong), plus the build's error messages 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -234,9 +233,9 @@ def test_verify_usage_errors_exit_2(tmp_path, content, message):
     if content is not None:
         model.write_text(content)
     env = {"OPKIT_BUILD_DIR": str(tmp_path / "b")}
-    # an empty workspace: verify stops at the model file before building anything for the first two
+    # an empty workspace: verify stops at the model file before building anything
     from opkit.verify.modelfile import load_model_file
-    from opkit.errors import ModelFileError, UsageError
+    from opkit.errors import UsageError
 
     if content is None:
         p = run_opkit("verify", str(model), cwd=tmp_path, env=env)

@@ -3,7 +3,6 @@ the reference as standard ONNX ops -> measure in a child process -> report."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys

@@ -106,7 +106,7 @@ def check(ws: Workspace, specs: list[OpSpec]) -> None:
         if s.domain in versions and versions[s.domain][0] != s.version:
             other = versions[s.domain][1]
             raise SpecError(f"domain {s.domain} has two opset versions", where=s.loc,
-                            expected=f"one version per domain (ONNX imports a domain at one version)",
+                            expected="one version per domain (ONNX imports a domain at one version)",
                             got=f"{s.name} version={s.version}, {other.name} version={other.version} ({other.loc})",
                             fix="give all ops of a domain the same version")
         versions.setdefault(s.domain, (s.version, s))

@@ -37,7 +37,6 @@ def _attribute(name: str, kind: str, value: Any) -> Any:
 
 def feeds_and_model(spec: Any, combo: dict[str, str], args: dict[str, Any]) -> tuple[list[tuple[str, Any]], bytes]:
     """[(graph input name, tensor)] in graph order, and the serialized model."""
-    import onnx
     from onnx import helper
 
     node_inputs: list[str] = []
