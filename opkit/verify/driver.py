@@ -176,7 +176,7 @@ def verify(model_path: Path, ws: Workspace, *, sanitize: bool = False, timeout: 
     built = None
     kinds = list(dict.fromkeys(rt.library for rt in chosen if rt.library))
     if kinds:
-        with ui.step("building the op library" + ("" if kinds == ["ort"] else "ies (" + ", ".join(kinds) + ")"),
+        with ui.step("building the op librar" + ("y" if kinds == ["ort"] else "ies (" + ", ".join(kinds) + ")"),
                      timings, "build"):
             built = build(ws, sanitize=sanitize, runtimes=kinds)
         ui.detail(f"{'built' if built.compiled else 'up to date'}: " +
@@ -309,13 +309,16 @@ def run_and_compare(report: Report, runtimes: list[Runtime], ctx: Prepare, *, ws
                                 or rt.version()})
         with ui.step(f"{compare_label} ({rt.name})", timings, f"compare ({rt.name})"):
             worst = 0.0
+            narrowed: set[str] = set()
             other = outputs.get(rt.compare_with or "")
             for k, run in enumerate(job.runs):
                 comps = []
                 for j, want in enumerate(eager_by_run[k]):
                     got = load_npy(run.outputs / f"{j}.npy")
                     name = names[j] if j < len(names) else f"output{j}"
-                    comps.append(compare(name, got, to_numpy(want), rtol, atol))
+                    want = to_numpy(want)
+                    r_tol, a_tol = _tolerances(rt, want, rtol, atol, narrowed)
+                    comps.append(compare(name, got, want, r_tol, a_tol))
                     if other is not None:
                         vs = compare(name, got, load_npy(other[k] / f"{j}.npy"), rtol, atol)
                         worst = max(worst, vs.max_abs)
@@ -324,6 +327,9 @@ def run_and_compare(report: Report, runtimes: list[Runtime], ctx: Prepare, *, ws
                                 f"output {name!r} ({run.label}): the {rt.backend} and the {rt.compare_with} run "
                                 f"disagree (max abs diff {vs.max_abs:.3g}{'; ' + vs.problem if vs.problem else ''})")
                 report.runs.append(Run(run.label, comps, rt.backend, shapes_by_run[k], runtime=rt.name))
+            if narrowed:
+                report.notes.append(f"{rt.name} computes {', '.join(sorted(narrowed))}: those outputs were compared "
+                                    "at the narrower dtype's tolerance")
             if other is not None:
                 what = "the Python ORT run" if rt.compare_with == "onnxruntime" else f"the {rt.compare_with} run"
                 report.notes.append(f"{rt.backend} ({rt.label}): {len(job.runs)} input set(s), max abs diff from "
@@ -339,6 +345,21 @@ def run_and_compare(report: Report, runtimes: list[Runtime], ctx: Prepare, *, ws
             behind = ops_behind(proto, c.name, custom)
             report.failures.append(f"output {c.name!r} ({r.label}, {r.runtime}) differs from PyTorch; ops involved: "
                                    f"{', '.join(behind) or 'none (a standard ONNX op?)'}")
+
+
+def _tolerances(rt: Runtime, want: np.ndarray, rtol: float | None, atol: float | None,
+                narrowed: set[str]) -> tuple[float | None, float | None]:
+    """The model's tolerances, or, for a dtype the runtime computes in a narrower one (OpenVINO's float64),
+    at least the narrower dtype's defaults; `narrowed` collects "float64 as float32" for the report."""
+    from opkit.spec.dtypes import BY_NUMPY, DTYPES
+
+    d = BY_NUMPY.get(want.dtype.name)
+    into = rt.narrows.get(d.name) if d else None
+    if not into:
+        return rtol, atol
+    narrowed.add(f"{d.name} as {into}")
+    return (max(rtol if rtol is not None else d.rtol, DTYPES[into].rtol),
+            max(atol if atol is not None else d.atol, DTYPES[into].atol))
 
 
 def _raise_for(rt: Runtime, child: Outcome, model_path: Path, ops: list[str], labels: list[str], ws: Workspace,
