@@ -50,6 +50,37 @@ def new_workspace(tmp: Path, name: str = "MyOp", domain: str = "com.example") ->
     return ws
 
 
+def make_venv(path: Path, *, see_running: bool = True) -> Path:
+    """A fresh virtual environment at `path`; returns its python.
+
+    It is made from the running interpreter's *base* Python (not from the venv the suite may run in), so it
+    works whether the suite runs in the system Python or inside a venv. With `see_running`, a .pth file in
+    its site-packages puts the running environment's site-packages (torch, onnx, onnxruntime, pip, ...) on
+    its sys.path, after its own: whatever is installed into the new venv wins, nothing is reinstalled. Only
+    the folders are added: the running environment's own .pth files (e.g. an editable opkit) are not run.
+    Without `see_running` it is a plain venv with its own pip, to install what it needs from the index.
+    """
+    import site
+    import sysconfig
+
+    base = getattr(sys, "_base_executable", None) or sys.executable
+    cmd = [base, "-m", "venv", str(path)]
+    if see_running:
+        cmd.insert(3, "--without-pip")  # pip comes from the running environment
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    py = path / "bin" / "python"
+    if see_running:
+        q = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                           check=True, capture_output=True, text=True)
+        own = Path(q.stdout.strip())
+        running = [*site.getsitepackages(), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+        if site.ENABLE_USER_SITE:
+            running.append(site.getusersitepackages())
+        dirs = [d for d in dict.fromkeys(running) if Path(d).is_dir()]
+        (own / "_opkit_tests_running_env.pth").write_text("".join(f"{d}\n" for d in dirs))
+    return py
+
+
 def copy_op(src_folder: Path, ws: Path) -> None:
     shutil.copytree(src_folder, ws / "ops" / src_folder.name)
 
