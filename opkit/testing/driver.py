@@ -17,6 +17,7 @@ from opkit.build.workspace import Workspace
 from opkit.errors import UsageError
 from opkit.spec.dtypes import DTYPES
 from opkit.testing.cases import Case, config_of, materialize, plan_cases
+from opkit.testing.coverage import coverage
 from opkit.testing.report import Failure, OpResult, TestReport
 
 DEFAULT_TIMEOUT = 60.0
@@ -160,9 +161,10 @@ def _value_problem(got: np.ndarray, want: np.ndarray, rtol: float, atol: float) 
 
 def run_tests(ws: Workspace, names: list[str] | None = None, *, seed: int = 0, sanitize: bool = False,
               timeout: float = DEFAULT_TIMEOUT, case: str | None = None, threads: int = 2,
-              backend: str = "native") -> TestReport:
+              backend: str = "native", strict: bool = False) -> TestReport:
     """Run the op's cases in ONNX Runtime: the native kernels, or (backend="python") the references
-    registered as onnxruntime-extensions Python ops, which needs no build."""
+    registered as onnxruntime-extensions Python ops, which needs no build. Each op's report says what its
+    cases never exercised (its coverage holes); with `strict`, an op with holes fails the run."""
     from opkit.build.driver import build
     from opkit.testing.runner import run_cases
 
@@ -191,7 +193,8 @@ def run_tests(ws: Workspace, names: list[str] | None = None, *, seed: int = 0, s
         from opkit.testing.sanitize import sanitizer_env
 
         env = sanitizer_env(cxx=None)
-    report = TestReport(seed=seed, sanitize=sanitize, library=library or "python backend (onnxruntime-extensions)")
+    report = TestReport(seed=seed, sanitize=sanitize, library=library or "python backend (onnxruntime-extensions)",
+                        strict=strict)
     root = ws.build_dir / "test"
     for op in ops:
         spec = op.spec
@@ -338,5 +341,7 @@ def run_tests(ws: Workspace, names: list[str] | None = None, *, seed: int = 0, s
                 fail(c, problems[0][0], "; ".join(p for _, p in problems))
             else:
                 res.passed += 1
+        if case is None:  # one rerun case says nothing about coverage
+            res.coverage = coverage(op, plan_cases(op), cases, {cid for cid, _ in to_run})
     report.seconds = time.perf_counter() - t_start
     return report
