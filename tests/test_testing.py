@@ -392,15 +392,51 @@ def test_a_killed_build_is_repaired_by_the_next_and_user_files_survive(oob_ws: P
     assert (kernel.read_bytes(), (oob_ws / "ops" / "oob_write" / "spec.py").read_bytes()) == before
 
 
-# ---- issue 10's op with a correct kernel: seconds, complete; holes, --strict --------------------------
+# ---- issue 10's op with a correct kernel: seconds, complete; holes, --strict; concurrent runs ------------
 
-@pytest.mark.e2e
-def test_issue_op_tests_in_seconds_and_strict_fails_on_coverage_holes(tmp_path_factory) -> None:
+ISSUE_MODEL = """\
+import torch
+from ops.table_lookup.spec import table_lookup
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(6, 6)
+
+    def forward(self, table, index, e1, e2):
+        rows = table_lookup(self.fc(table), index, None, [e1, e2], [0.5, -2.0], "sum")
+        return {"rows": rows, "pair": (rows * 2, rows.sum(1))}
+
+
+torch.manual_seed(0)
+model = Net().eval()
+example_inputs = (torch.randn(5, 6), torch.tensor([0, 4, 2]), torch.randn(3, 6), torch.randn(3, 6))
+"""
+
+NO_OP_MODEL = """\
+import torch
+
+model = torch.nn.Linear(4, 2).eval()
+example_inputs = (torch.randn(3, 4),)
+"""
+
+
+@pytest.fixture(scope="module")
+def issue_ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ws = new_workspace(tmp_path_factory.mktemp("issue10"), "Placeholder", "test.issue10")
     shutil.rmtree(ws / "ops" / "placeholder")
     shutil.copytree(TABLE_LOOKUP, ws / "ops" / "table_lookup")
+    (ws / "model.py").write_text(ISSUE_MODEL)
+    (ws / "no_op_model.py").write_text(NO_OP_MODEL)
     p = run_opkit("build", cwd=ws)
     assert p.returncode == 0, p.stderr
+    return ws
+
+
+@pytest.mark.e2e
+def test_issue_op_tests_in_seconds_and_strict_fails_on_coverage_holes(issue_ws: Path) -> None:
+    ws = issue_ws
     p = run_opkit("test", "--json", "r.json", cwd=ws)
     assert p.returncode == 0, p.stdout + p.stderr
     report = json.loads((ws / "r.json").read_text())
@@ -412,16 +448,70 @@ def test_issue_op_tests_in_seconds_and_strict_fails_on_coverage_holes(tmp_path_f
 
     # only one weights value listed: valid= rejects most cases; ok, but incomplete, and --strict fails
     spec = ws / "ops" / "table_lookup" / "spec.py"
-    spec.write_text(spec.read_text() + '\ntable_lookup.constrain(attrs={"weights": [[1.5]]})\n')
-    p = run_opkit("test", "--json", "r.json", cwd=ws)
+    original = spec.read_text()
+    try:
+        spec.write_text(original + '\ntable_lookup.constrain(attrs={"weights": [[1.5]]})\n')
+        p = run_opkit("test", "--json", "r.json", cwd=ws)
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert "ok (incomplete: bias never absent, extras never with 2 or 3 tensor(s)" in p.stdout
+        assert "PASS (incomplete: 1 op(s)" in p.stdout
+        report = json.loads((ws / "r.json").read_text())
+        assert report["ok"] and not report["complete"] and not report["strict"]
+        assert "bias never absent" in report["ops"][0]["holes"] and report["ops"][0]["skipped_by_valid"] > 0
+        p = run_opkit("test", "--strict", "--json", "r.json", cwd=ws)
+        assert p.returncode == 1, p.stdout + p.stderr
+        assert "FAIL (--strict: 1 op(s) incomplete)" in p.stdout and "Traceback" not in p.stderr
+        report = json.loads((ws / "r.json").read_text())
+        assert not report["ok"] and report["strict"] and report["ops"][0]["holes"]
+    finally:
+        spec.write_text(original)
+
+
+def _opkit_popen(*args: str, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "opkit", *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.e2e
+def test_concurrent_runs_wait_for_each_other_and_keep_their_own_numbers(issue_ws: Path) -> None:
+    ws = issue_ws
+    # two verify runs of one model at once: one waits (they share build/verify/model/), both report their run
+    runs = [_opkit_popen("verify", "model.py", "--no-native", "--json", f"v{k}.json", cwd=ws) for k in (0, 1)]
+    outs = [r.communicate(timeout=600) for r in runs]
+    for r, (out, err) in zip(runs, outs):
+        assert r.returncode == 0, out + err
+    assert sum("waiting for another opkit verify of model.py in this workspace to finish (pid" in err
+               for _, err in outs) == 1, [err for _, err in outs]
+    reports = [json.loads((ws / f"v{k}.json").read_text()) for k in (0, 1)]
+    assert all(r["ok"] for r in reports)
+    assert [[(o["label"], o["max_abs"]) for o in run["outputs"]] for run in reports[0]["runs"]] == \
+        [[(o["label"], o["max_abs"]) for o in run["outputs"]] for run in reports[1]["runs"]]
+    # outputs named as the model returns them, the ONNX name beside
+    assert reports[0]["outputs"] == ["rows", "pair[0]", "pair[1]"]
+    first = reports[0]["runs"][0]["outputs"]
+    assert [o["label"] for o in first] == ["rows", "pair[0]", "pair[1]"] and all(o["name"] for o in first)
+    assert f"rows ({first[0]['name']})" in outs[0][0] + outs[1][0]
+
+    # a build that would rewrite the library waits until the running opkit test is done with it
+    kernel = ws / "ops" / "table_lookup" / "table_lookup.cc"
+    test = _opkit_popen("test", "--json", "t.json", cwd=ws)
+    seen = ""
+    while "case(s)" not in seen:  # the test has built (or found) its library and holds it
+        line = test.stderr.readline()
+        assert line, seen
+        seen += line
+    kernel.write_text(kernel.read_text() + "// touched: the next build recompiles\n")
+    build = run_opkit("build", cwd=ws)
+    out, err = test.communicate(timeout=600)
+    assert build.returncode == 0 and test.returncode == 0, build.stderr + out + err
+    assert "waiting for a running opkit test / opkit verify in this workspace to finish with the op library" \
+        in build.stderr  # it waited for the shared lock the test holds until it is done
+    assert json.loads((ws / "t.json").read_text())["ops"][0]["failed"] == 0
+
+    # a model that calls no opkit op passes, and says so
+    p = run_opkit("verify", "no_op_model.py", "--no-native", "--json", "n.json", cwd=ws)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert "ok (incomplete: bias never absent, extras never with 2 or 3 tensor(s)" in p.stdout
-    assert "PASS (incomplete: 1 op(s)" in p.stdout
-    report = json.loads((ws / "r.json").read_text())
-    assert report["ok"] and not report["complete"] and not report["strict"]
-    assert "bias never absent" in report["ops"][0]["holes"] and report["ops"][0]["skipped_by_valid"] > 0
-    p = run_opkit("test", "--strict", "--json", "r.json", cwd=ws)
-    assert p.returncode == 1, p.stdout + p.stderr
-    assert "FAIL (--strict: 1 op(s) incomplete)" in p.stdout and "Traceback" not in p.stderr
-    report = json.loads((ws / "r.json").read_text())
-    assert not report["ok"] and report["strict"] and report["ops"][0]["holes"]
+    assert "the model calls no opkit op" in p.stdout
+    report = json.loads((ws / "n.json").read_text())
+    assert report["ok"] and report["calls_opkit_ops"] is False and report["ops"] == []
+    assert any("calls no opkit op" in n for n in report["notes"]) and report["outputs"] == ["output"]
