@@ -67,7 +67,8 @@ def make_venv(path: Path, *, see_running: bool = True) -> Path:
     cmd = [base, "-m", "venv", str(path)]
     if see_running:
         cmd.insert(3, "--without-pip")  # pip comes from the running environment
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    made = subprocess.run(cmd, capture_output=True, text=True)
+    assert made.returncode == 0, f"{' '.join(cmd)} failed:\n{made.stdout}{made.stderr}"
     py = path / "bin" / "python"
     if see_running:
         q = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
