@@ -55,9 +55,9 @@ def make_venv(path: Path, *, see_running: bool = True) -> Path:
 
     It is made from the running interpreter's *base* Python (not from the venv the suite may run in), so it
     works whether the suite runs in the system Python or inside a venv. With `see_running`, a .pth file in
-    its site-packages puts the running environment's site-packages (torch, onnx, onnxruntime, pip, ...) on
-    its sys.path, after its own: whatever is installed into the new venv wins, nothing is reinstalled. Only
-    the folders are added: the running environment's own .pth files (e.g. an editable opkit) are not run.
+    its site-packages adds the running environment's site-packages (torch, onnx, onnxruntime, pip, the
+    opkit under test, editable or not) as site dirs, after its own, as --system-site-packages would for the
+    system Python: whatever is installed into the new venv wins, nothing is reinstalled.
     Without `see_running` it is a plain venv with its own pip, to install what it needs from the index.
     """
     import site
@@ -78,7 +78,9 @@ def make_venv(path: Path, *, see_running: bool = True) -> Path:
         if site.ENABLE_USER_SITE:
             running.append(site.getusersitepackages())
         dirs = [d for d in dict.fromkeys(running) if Path(d).is_dir()]
-        (own / "_opkit_tests_running_env.pth").write_text("".join(f"{d}\n" for d in dirs))
+        # "import" lines of a .pth run: addsitedir also runs the .pth files there (an editable install's finder)
+        (own / "_opkit_tests_running_env.pth").write_text("".join(f"import site; site.addsitedir({d!r})\n"
+                                                                  for d in dirs))
     return py
 
 
