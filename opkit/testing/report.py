@@ -50,16 +50,15 @@ class OpResult:
         return not self.holes
 
     def result(self) -> str:
-        """ok, ok (incomplete: ...), FAIL, FAIL (incomplete: ...), or NO CASES RAN."""
+        """ok, ok (incomplete: ...), FAIL, FAIL (incomplete: ...), or NO CASES RAN; with the share of the cases
+        that valid= skipped, if any: ok (12 of 96 case(s) skipped by valid=)."""
         if self.cases <= self.skipped and not self.failed:
             return "NO CASES RAN"
         text = "ok" if self.ok else "FAIL"
-        if self.holes:
-            why = list(self.holes)
-            if self.coverage and self.coverage.skipped_by_valid:
-                why.append(f"{self.coverage.skipped_by_valid} of {self.cases} case(s) skipped by valid=")
-            text += f" (incomplete: {', '.join(why)})"
-        return text
+        why = [f"incomplete: {', '.join(self.holes)}"] if self.holes else []
+        if self.coverage and self.coverage.skipped_by_valid:
+            why.append(f"{self.coverage.skipped_by_valid} of {self.cases} case(s) skipped by valid=")
+        return text + (f" ({', '.join(why)})" if why else "")
 
 
 @dataclass
