@@ -495,6 +495,7 @@ def test_concurrent_runs_wait_for_each_other_and_keep_their_own_numbers(issue_ws
 
     # a build that would rewrite the library waits until the running opkit test is done with it
     kernel = ws / "ops" / "table_lookup" / "table_lookup.cc"
+    good = kernel.read_text()
     test = _opkit_popen("test", "--json", "t.json", cwd=ws)
     seen = ""
     while "case(s)" not in seen:  # the test has built (or found) its library and holds it
@@ -508,6 +509,16 @@ def test_concurrent_runs_wait_for_each_other_and_keep_their_own_numbers(issue_ws
     assert "waiting for a running opkit test / opkit verify in this workspace to finish with the op library" \
         in build.stderr  # it waited for the shared lock the test holds until it is done
     assert json.loads((ws / "t.json").read_text())["ops"][0]["failed"] == 0
+
+    # a wrong kernel: the failure names the output as the model returns it, and its ONNX name
+    try:
+        kernel.write_text(good.replace("out[i * d + j] = v;", "out[i * d + j] = v + T(0.5);"))
+        p = run_opkit("verify", "model.py", "--no-native", cwd=ws)
+        assert p.returncode == 1, p.stdout + p.stderr
+        assert f"output 'rows' (ONNX '{first[0]['name']}', example inputs) differs from PyTorch; ops involved: " \
+               "test.issue10::TableLookup" in p.stdout, p.stdout
+    finally:
+        kernel.write_text(good)
 
     # a model that calls no opkit op passes, and says so
     p = run_opkit("verify", "no_op_model.py", "--no-native", "--json", "n.json", cwd=ws)

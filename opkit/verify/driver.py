@@ -333,7 +333,9 @@ def run_and_compare(report: Report, job: dict, *, ws: Workspace, model_path: Pat
         custom = {tuple(q.split("::")) for q in ops}
         for r, c in bad:
             behind = ops_behind(proto, c.name, custom)
-            report.failures.append(f"output {c.display} ({r.label}) differs from PyTorch; ops involved: "
+            named = c.label and c.label not in (c.name, "output")  # "output": the model returns one tensor
+            what = f"{c.label!r} (ONNX {c.name!r}, {r.label})" if named else f"{c.name!r} ({r.label})"
+            report.failures.append(f"output {what} differs from PyTorch; ops involved: "
                                    f"{', '.join(behind) or 'none (a standard ONNX op?)'}")
 
 
