@@ -474,6 +474,7 @@ def _opkit_popen(*args: str, cwd: Path) -> subprocess.Popen:
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_concurrent_runs_wait_for_each_other_and_keep_their_own_numbers(issue_ws: Path) -> None:
     ws = issue_ws
     # two verify runs of one model at once: one waits (they share build/verify/model/), both report their run
