@@ -430,8 +430,9 @@ def issue_ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(TABLE_LOOKUP, ws / "ops" / "table_lookup")
     (ws / "model.py").write_text(ISSUE_MODEL)
     (ws / "no_op_model.py").write_text(NO_OP_MODEL)
-    p = run_opkit("build", cwd=ws)
+    p = run_opkit("build", "-v", cwd=ws)
     assert p.returncode == 0, p.stderr
+    assert "warning:" not in p.stderr  # the fixture compiles cleanly at -Wall -Wextra
     return ws
 
 
