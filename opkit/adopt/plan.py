@@ -166,18 +166,26 @@ def plan(found: Untranslatable) -> Plan:
             tensor_values[name] = values
             p.params.append(Param(name, a.name, kind, has_default=kind == "optional", default=None))
             continue
-        given = _given(values)
         optional = typ.startswith("Optional[")
         inner = typ[len("Optional["):-1] if optional else typ
-        if not given and (a.has_default_value() or optional):
+        default = a.default_value if a.has_default_value() else None
+        # a call that leaves the argument out passes its default
+        values = [Value("scalar", value=default) if v.kind == "absent" else v for v in values]
+        given = _given(values)
+        expressible = inner in _SCALARS or inner == "number"
+        if not given or (not expressible and all(v.kind == "scalar" and v.value == default for v in values)):
+            if not optional and not a.has_default_value():
+                raise Inexpressible(f"argument {a.name!r} ({torch_type(typ)}) has no value in the model's call",
+                                    "none")
             p.pinned.append(a.name)  # always the original's default: not part of the spec
             continue
-        if inner not in _SCALARS and inner != "number":
-            raise Inexpressible(f"argument {a.name!r} has type {_schema_type(a)}, which no ONNX attribute holds",
+        if not expressible:
+            raise Inexpressible(f"argument {a.name!r} is a {torch_type(typ)}, which no ONNX attribute holds, and "
+                                "the model passes it",
                                 "call the op with that argument left at its default, or write a spec by hand "
                                 "and wrap the call in the model")
         if len(given) != len(values):
-            raise Inexpressible(f"argument {a.name!r} ({_schema_type(a)}) is None in some of the model's calls and "
+            raise Inexpressible(f"argument {a.name!r} ({torch_type(typ)}) is None in some of the model's calls and "
                                 "a value in others: an ONNX attribute cannot be None",
                                 "pass a value at every call, or adopt the calls in separate wrappers")
         kind = _attr_kind(inner, given, a.name)
@@ -191,8 +199,13 @@ def plan(found: Untranslatable) -> Plan:
     return p
 
 
-def _schema_type(a: Any) -> str:
-    return str(a.real_type).replace("Optional[", "").rstrip("]") + ("?" if str(a.real_type).startswith("Optional") else "")
+def torch_type(t: str) -> str:
+    """A type as torch schemas write it: "Optional[List[int]]" -> "int[]?", "number" -> "Scalar"."""
+    if t.startswith("Optional[") and t.endswith("]"):
+        return torch_type(t[len("Optional["):-1]) + "?"
+    if t.startswith("List[") and t.endswith("]"):
+        return torch_type(t[len("List["):-1]) + "[]"
+    return {"number": "Scalar"}.get(t, t)
 
 
 def _check_returns(found: Untranslatable) -> None:
@@ -277,7 +290,8 @@ def _output_names(names: list[str], taken: set[str]) -> list[str]:
     if all(n and usable(n) for n in names) and len(set(names)) == len(names):
         out = list(names)
     else:
-        out = ["y"] if len(names) == 1 else [f"y{k}" for k in range(len(names))]
+        plain = ["y"] if len(names) == 1 else [f"y{k}" for k in range(len(names))]
+        out = plain if not taken & set(plain) else ["out"] if len(names) == 1 else [f"out{k}" for k in range(len(names))]
     return [n + "_out" if n in taken else n for n in out]
 
 

@@ -48,27 +48,46 @@ def op_spec(plan: Plan, *, domain: str, version: int) -> OpSpec:
                   folder=folder, adopts=plan.found.name)
 
 
-def _imports(plan: Plan, model_path: Path, ws_root: Path) -> list[str]:
-    """The import that defines a third-party op's torch.ops namespace, so that the reference can call it
-    wherever the spec is imported (opkit test, bench, the Python backend's ONNX Runtime process)."""
-    ns = plan.found.namespace
-    if ns in ("aten", "prims"):
-        return []
+def defining_module(namespace: str, op_name: str) -> tuple[str | None, str | None]:
+    """(module name, file) of the Python module that defined a third-party op, as far as torch can tell:
+    torch.library.custom_op keeps the function; a torch.library.Library schema records the file that defined it."""
+    import torch
+
     try:
         from torch._library.custom_ops import OPDEFS
 
-        opdef = OPDEFS.get(f"{ns}::{plan.found.op_name}")
-    except ImportError:  # pragma: no cover - another torch
-        opdef = None
-    module = getattr(getattr(opdef, "_init_fn", None), "__module__", None)
-    mod = sys.modules.get(module or "")
-    file = getattr(mod, "__file__", None)
-    if module and file and module != "__main__" and Path(file).resolve() != model_path.resolve() \
-            and not module.startswith("opkit_model_"):
-        return [f"import {module}  # defines torch.ops.{ns}.{plan.found.op_name}"]
-    where = f"in {model_path.name}" if file and Path(file).resolve() == model_path.resolve() else "by the model"
-    return [f"# torch.ops.{ns}.{plan.found.op_name} is defined {where}: import the module that defines it here",
-            "# (e.g. `import my_extension`) so that `opkit test` and `opkit bench` can call it too."]
+        fn = getattr(OPDEFS.get(f"{namespace}::{op_name}"), "_init_fn", None)
+        if fn is not None and fn.__module__ in sys.modules:
+            return fn.__module__, getattr(sys.modules[fn.__module__], "__file__", None)
+        m = re.search(r"^debug: registered at (.+?):\d+$", torch._C._dispatch_dump(f"{namespace}::{op_name}"), re.M)
+    except (ImportError, RuntimeError):  # pragma: no cover - another torch
+        return None, None
+    if m is None:
+        return None, None
+    try:
+        want = Path(m.group(1)).resolve()
+    except OSError:
+        return None, None
+    for name, mod in list(sys.modules.items()):
+        file = getattr(mod, "__file__", None)
+        if file and file.endswith(".py") and Path(file).resolve() == want:
+            return name, file
+    return None, str(want)
+
+
+def _imports(plan: Plan, model_path: Path) -> list[str]:
+    """The import that defines a third-party op's torch.ops namespace, so that the reference can call it
+    wherever the spec is imported (opkit test, bench, the Python backend's ONNX Runtime process)."""
+    ns, op_name = plan.found.namespace, plan.found.op_name
+    if ns in ("aten", "prims"):
+        return []
+    module, file = defining_module(ns, op_name)
+    in_model = file is not None and Path(file).resolve() == model_path.resolve()
+    if module and not in_model and module != "__main__" and not module.startswith("opkit_model_"):
+        return [f"import {module}  # defines torch.ops.{ns}.{op_name}"]
+    where = f"in {model_path.name}" if in_model else "by a library the model loads"
+    return [f"# torch.ops.{ns}.{op_name} is defined {where}: import the module that defines it here",
+            "# (e.g. `import my_extension`) so that `opkit test`, `opkit bench` and `--backend python` can call it."]
 
 
 def lit(v: Any) -> str:
@@ -105,7 +124,7 @@ def spec_view(plan: Plan, spec: OpSpec, *, model_path: Path, ws_root: Path, torc
     return {
         "name": plan.name, "adopts": found.name, "torch_version": torch_version, "schema": str(found.schema),
         "model": model, "calls": f"{len(found.calls)} call" + ("s" if len(found.calls) != 1 else ""), "where": found.where, "folder": spec.folder,
-        "pinned": ", ".join(plan.pinned), "imports": _imports(plan, model_path, ws_root),
+        "pinned": ", ".join(plan.pinned), "imports": _imports(plan, model_path),
         "decorator_args": args, "params": ", ".join(p.text for p in plan.params),
         "returns": outs[0] if len(outs) == 1 else f"tuple[{', '.join(outs)}]",
         "doc": f"{found.schema}, as an opkit op.", "call": plan.call,
