@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import re
 import traceback
 from collections.abc import Iterable
@@ -115,10 +116,17 @@ def _exporter_registry(ops: Iterable[Any]) -> tuple[Any, Any]:
 
 @contextlib.contextmanager
 def _quiet():
+    """torch.export and the exporter log to stderr (symbolic shapes, torchvision): opkit reports what matters."""
     from opkit.export.driver import _quiet_exporter
 
-    with _quiet_exporter(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        yield
+    shapes_log = logging.getLogger("torch.fx.experimental.symbolic_shapes")
+    level = shapes_log.level
+    shapes_log.setLevel(logging.ERROR)
+    try:
+        with _quiet_exporter(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        shapes_log.setLevel(level)
 
 
 _DATA_DEPENDENT = re.compile(r"data-dependent|DataDependent|GuardOnDataDependent", re.I)

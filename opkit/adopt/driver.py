@@ -64,6 +64,8 @@ class Adopted:
                 lines.append(f"NOT adopted {o.found.name}: {o.reason}")
                 lines.append(f"  instead: {o.instead}")
         created = [o for o in self.outcomes if o.status == "created"]
+        if any(o.status == "rejected" for o in self.outcomes):
+            lines += ["", "The model exports only when every op listed has a translation: see NOT adopted above."]
         if created:
             model = self.model
             lines += ["", "Next steps:",
@@ -135,8 +137,8 @@ def adopt(model_path: Path, ws: Workspace, *, domain: str, only: list[str] | Non
     selected = _select(found, only)
     adopted_by = {op.spec.adopts: op.spec for op in existing.values() if op.spec.adopts}
     taken = {f.lower(): f"ops/{f}" for f in ws.op_folders()}
-    versions = {op.spec.domain: op.spec.version for op in registered_ops()}
-    for op in registered_ops():  # an op's name is taken too, whatever its folder is called
+    versions = {op.spec.domain: op.spec.version for op in existing.values()}
+    for op in existing.values():  # an op's name is taken too, whatever its folder is called
         taken.setdefault(snake_case(op.spec.name).lower(), op.spec.qualname)
     plans: list[tuple[Plan, Outcome]] = []
     for f in selected:

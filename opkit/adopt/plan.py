@@ -140,6 +140,11 @@ def plan(found: Untranslatable) -> Plan:
     schema = found.schema
     arg_names = [a.name for a in schema.arguments]
     p = Plan(found)
+    for a in schema.arguments:
+        if a.alias_info is not None and a.alias_info.is_write:
+            raise Inexpressible(f"it writes its argument {a.name!r} in place (Tensor(a!) in its schema)",
+                                "adopt the op's out-of-place variant (e.g. aten::add for aten::add_), or call that "
+                                "one in the model")
     _check_returns(found)
     tensor_values: dict[str, list[Value]] = {}
     variadic_seen = None
@@ -147,10 +152,6 @@ def plan(found: Untranslatable) -> Plan:
         typ = str(a.real_type)
         values = [c.args[k] for c in found.calls]
         name = param_name(a.name, arg_names)
-        if a.alias_info is not None and a.alias_info.is_write:
-            raise Inexpressible(f"it writes its argument {a.name!r} in place ({typ}({a.alias_info}))",
-                                "adopt the op's out-of-place variant (e.g. aten::add for aten::add_), or call that "
-                                "one in the model")
         if typ in ("Tensor", "Optional[Tensor]", "List[Tensor]"):
             if variadic_seen:
                 raise Inexpressible(f"tensor argument {a.name!r} follows the tensor list {variadic_seen!r}",
@@ -214,11 +215,11 @@ def _check_returns(found: Untranslatable) -> None:
         raise Inexpressible("it returns nothing (it only has side effects)", "keep it out of the exported model")
     for r in rets:
         if r.alias_info is not None:
-            raise Inexpressible(f"it returns a view of an input ({r.type}({r.alias_info}), an aliasing output)",
+            raise Inexpressible("it returns a view of an input (an aliasing output: Tensor(a) in its schema)",
                                 "opkit ops return new tensors: write a spec by hand that returns a copy, and wrap "
                                 "the call in the model")
         if str(r.type) != "Tensor":
-            raise Inexpressible(f"it returns {r.type}, not a fixed number of tensors",
+            raise Inexpressible(f"it returns {torch_type(str(r.type))}, not a fixed number of tensors",
                                 "write a spec by hand with a fixed number of outputs, and wrap the call in the model")
 
 
@@ -340,6 +341,8 @@ def _dim_item(d: int, outs: list[Value], ins: dict[str, list[Value]]) -> Any:
                 candidates.append((k != d, f"{n}[{k}]"))  # the same axis first
     if candidates:
         return sorted(candidates)[0][1]
-    if len(set(sizes)) == 1 and isinstance(sizes[0], int):
+    # A constant only when the model has dynamic sizes: with static ones, any size looks constant.
+    dynamic = any(isinstance(d, str) for values in ins.values() for v in values for d in v.dims)
+    if dynamic and len(set(sizes)) == 1 and isinstance(sizes[0], int):
         return sizes[0]
     return _NONE
