@@ -241,27 +241,29 @@ def test_adopt_lists_every_op_in_one_run_and_the_unmodified_model_runs_with_the_
     model_before = (ws / "model_ok.py").read_text()
     code, out, err = adopt_here(ws, "model_ok.py", capsys=capsys, monkeypatch=monkeypatch)
     assert code == 0, out + err
-    assert "5 op(s) of model_ok.py have no ONNX translation" in out
-    assert "aten::cummax: 2 calls, first in the model (Model) at model_ok.py:23" in out
-    assert "adoptlib::scale: 1 call, first in block (Block) at model_ok.py:12" in out
+    assert "6 op(s) of model_ok.py have no ONNX translation" in out
+    assert "aten::cummax: 2 calls, first in the model (Model) at model_ok.py:32" in out
+    assert "adoptlib::scale: 1 call, first in block (Block) at model_ok.py:21" in out
     assert "adoptlib::scale.twice: 1 call" in out and "adoptlib::mix: 2 calls" in out
     assert "adoptlib::mix(Tensor x, Tensor? bias, Tensor[] extras, int[] dims=[0], float alpha=1.) -> Tensor" in out
     assert "adopted adoptlib::cummax as com.example::AdoptlibCummax (not Cummax: ops/cummax is taken by " \
            "aten::cummax)" in out
     assert "started a workspace: created CMakeLists.txt" in out
-    for folder in ("cummax", "scale", "scale_twice", "mix", "adoptlib_cummax"):
+    for folder in ("cummax", "scale", "scale_twice", "mix", "adoptlib_cummax", "halve"):
         assert (ws / "ops" / folder / "spec.py").is_file() and (ws / "ops" / folder / f"{folder}.cc").is_file()
     mix = (ws / "ops/mix/spec.py").read_text()
     assert 'def mix(x: Tensor["T"], bias: Tensor["T"] | None, extras: list[Tensor["T"]], dims: list[int] = [0], ' \
            'alpha: float = 1.0) -> Tensor["T"]:' in mix
     assert "import adoptlib  # defines torch.ops.adoptlib.mix" in mix
     assert 'adopts="adoptlib::scale.twice"' in (ws / "ops/scale_twice/spec.py").read_text()
+    # an op the model file defines itself: no module to import; the Python backend's child loads the model file
+    assert "# torch.ops.adopt_inline.halve is defined in model_ok.py" in (ws / "ops/halve/spec.py").read_text()
 
     env = {"OPKIT_BUILD_DIR": str(tmp_path / "build")}
     v = run_opkit("verify", "model_ok.py", "--backend", "python", cwd=ws, env=env)
     assert v.returncode == 0, v.stdout + v.stderr
     assert "PASS" in v.stdout and "other sizes: batch=" in v.stdout
-    for q in ("Cummax", "Scale", "ScaleTwice", "Mix", "AdoptlibCummax"):
+    for q in ("Cummax", "Scale", "ScaleTwice", "Mix", "AdoptlibCummax", "Halve"):
         assert f"com.example::{q}" in v.stdout
     assert (ws / "model_ok.py").read_text() == model_before
 
@@ -270,7 +272,7 @@ def test_adopt_lists_every_op_in_one_run_and_the_unmodified_model_runs_with_the_
     assert again.returncode == 0, again.stderr
     assert "skipped aten::cummax: already adopted by ops/cummax/spec.py (com.example::Cummax); not written again" \
            in again.stdout
-    assert again.stdout.count("skipped ") == 5
+    assert again.stdout.count("skipped ") == 6
     assert _files(ws / "ops") == before
 
 

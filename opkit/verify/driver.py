@@ -245,7 +245,7 @@ def verify(model_path: Path, ws: Workspace, *, sanitize: bool = False, timeout: 
         from opkit.verify.pyops import python_job
 
         job = python_job(exported.model, [op for op in registered_ops() if op.spec.qualname in calls], ws.root,
-                         art, job_runs)
+                         art, job_runs, model_file=model_path.resolve())
     run_and_compare(report, job, ws=ws, model_path=model_path, model_file=exported.path, built=built,
                     eager_by_run=eager_by_run, shapes_by_run=shapes_by_run, rtol=mf.rtol, atol=mf.atol,
                     sanitize=sanitize, timeout=timeout, native=native, timings=timings, art=art)

@@ -25,5 +25,6 @@ def cummax(x: Tensor["T"], dim: int) -> tuple[Tensor["T"], Tensor["int64"]]:
     """aten::cummax(Tensor self, int dim) -> (Tensor values, Tensor indices), as an opkit op."""
     return torch.ops.aten.cummax.default(x, dim)
 
+
 # Added by hand for `opkit test` (not needed by verify): the axes to try, and only those the input has.
 cummax.constrain(attrs={"dim": [0, -1, 1, 2]}, valid=lambda a: -len(a["x"].shape) <= a["dim"] < len(a["x"].shape))
