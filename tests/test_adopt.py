@@ -236,6 +236,7 @@ def adopt_here(ws: Path, *args: str, capsys, monkeypatch) -> tuple[int, str, str
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_adopt_lists_every_op_in_one_run_and_the_unmodified_model_runs_with_the_python_backend(
         ws, tmp_path, capsys, monkeypatch):
     model_before = (ws / "model_ok.py").read_text()
@@ -317,12 +318,21 @@ def test_data_dependent_control_flow_is_said_not_a_traceback(ws, capsys, monkeyp
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_the_example_verifies_natively_and_its_specs_are_what_adopt_writes(tmp_path, capsys, monkeypatch):
     example = REPO / "examples" / "adopt"
     env = {"OPKIT_BUILD_DIR": str(tmp_path / "build")}
     p = run_opkit("verify", "model.py", "--no-native", cwd=example, env=env)  # the library in ORT; no C++ runner
     assert p.returncode == 0, p.stdout + p.stderr
     assert "PASS" in p.stdout and "[onnxruntime + op library]" in p.stdout
+    # the TorchScript exporter maps the original ops too
+    out = tmp_path / "legacy.onnx"
+    p = run_opkit("export", "model.py", "--exporter", "legacy", "-o", str(out), cwd=example, env=env)
+    assert p.returncode == 0, p.stderr
+    import onnx
+
+    nodes = {(n.domain, n.op_type) for n in onnx.load(str(out)).graph.node}
+    assert {("com.example", "Cummax"), ("com.example", "SoftClamp")} <= nodes
     # adopting again in a copy writes the example's specs (the example adds only a test constraint by hand)
     copy = tmp_path / "copy"
     copy.mkdir()
