@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from conftest import REPO, run_opkit
+from opkit import Tensor
 from opkit.adopt.discover import Call, Untranslatable, Value
 from opkit.adopt.plan import Inexpressible, plan
 from opkit.errors import ExportError, SpecError
@@ -113,7 +114,16 @@ def test_an_optional_scalar_the_model_sometimes_leaves_out_cannot_be_an_attribut
     assert p.shapes == {"y": ("x[0]", 1)}
 
 
-def test_rendered_spec_parses_to_the_spec_the_kernel_skeleton_was_made_for(tmp_path):
+@pytest.fixture
+def own_registry(monkeypatch):
+    """Ops defined by a test stay out of the process-wide registry (an adopted aten op would be mapped in every
+    later export of this process)."""
+    from opkit.spec import decorator
+
+    monkeypatch.setattr(decorator, "_registry", dict(decorator._registry))
+
+
+def test_rendered_spec_parses_to_the_spec_the_kernel_skeleton_was_made_for(tmp_path, own_registry):
     from opkit.adopt.scaffold import op_spec, spec_view
     from opkit.codegen.render import render_adopted_spec_file, render_kernel_file
 
@@ -203,6 +213,34 @@ def test_export_maps_the_original_op_to_the_adopted_node_and_checks_the_paramete
         adoption_binding(_spec("aten::cummax", params="x: Tensor['T']"), aten.cummax.default)
 
 
+def test_a_call_the_spec_cannot_express_is_an_adoption_error_at_export(tmp_path, own_registry):
+    import opkit
+    from opkit.errors import AdoptionError
+    from opkit.export.legacy import export_model
+    from opkit.spec.decorator import registered_ops
+
+    @opkit.op("AdoptedCumsum", domain="com.adopt.export", adopts="aten::cumsum", types={"T": ("float32",)},
+              shapes={"y": "x"})
+    def adopted_cumsum(x: Tensor["T"], dim: int) -> Tensor["T"]:
+        return torch.ops.aten.cumsum.default(x, dim)
+
+    class M(torch.nn.Module):
+        def forward(self, x):
+            return torch.cumsum(x, 0), torch.cumsum(x, 1, dtype=torch.float64)
+
+    with pytest.raises(AdoptionError) as info:
+        export_model(M(), (torch.randn(3, 4),), tmp_path / "m.onnx", registered_ops())
+    assert "calls aten::cumsum with dtype=" in info.value.what and "leaves 'dtype' at its default" in info.value.what
+
+    class Plain(torch.nn.Module):
+        def forward(self, x):
+            return torch.cumsum(x, 1)
+
+    exported = export_model(Plain(), (torch.randn(3, 4),), tmp_path / "p.onnx", registered_ops())
+    nodes = [(n.domain, n.op_type, [a.name for a in n.attribute]) for n in exported.model.graph.node]
+    assert nodes == [("com.adopt.export", "AdoptedCumsum", ["dim"])]
+
+
 # -- the CLI -----------------------------------------------------------------------------------------------
 def test_usage_errors_exit_2_without_importing_torch(tmp_path):
     p = run_opkit("adopt", "nope.py", cwd=tmp_path)
@@ -255,7 +293,7 @@ def test_adopt_lists_every_op_in_one_run_and_the_unmodified_model_runs_with_the_
     mix = (ws / "ops/mix/spec.py").read_text()
     assert 'def mix(x: Tensor["T"], bias: Tensor["T"] | None, extras: list[Tensor["T"]], dims: list[int] = [0], ' \
            'alpha: float = 1.0) -> Tensor["T"]:' in mix
-    assert "import adoptlib  # defines torch.ops.adoptlib.mix" in mix
+    assert "import adoptlib  # noqa: F401  (defines torch.ops.adoptlib.mix)" in mix
     assert 'adopts="adoptlib::scale.twice"' in (ws / "ops/scale_twice/spec.py").read_text()
     # an op the model file defines itself: no module to import; the Python backend's child loads the model file
     assert "# torch.ops.adopt_inline.halve is defined in model_ok.py" in (ws / "ops/halve/spec.py").read_text()

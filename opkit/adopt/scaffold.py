@@ -84,7 +84,7 @@ def _imports(plan: Plan, model_path: Path) -> list[str]:
     module, file = defining_module(ns, op_name)
     in_model = file is not None and Path(file).resolve() == model_path.resolve()
     if module and not in_model and module != "__main__" and not module.startswith("opkit_model_"):
-        return [f"import {module}  # defines torch.ops.{ns}.{op_name}"]
+        return [f"import {module}  # noqa: F401  (defines torch.ops.{ns}.{op_name})"]
     where = f"in {model_path.name}" if in_model else "by a library the model loads"
     return [f"# torch.ops.{ns}.{op_name} is defined {where}: import the module that defines it here",
             "# (e.g. `import my_extension`) so that `opkit test`, `opkit bench` and `--backend python` can call it."]

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from opkit.errors import ExportError, UsageError
+from opkit.errors import AdoptionError, ExportError, UsageError
 from opkit.export.driver import Exported, _quiet_exporter
 from opkit.spec.model import OpSpec
 
@@ -41,6 +41,8 @@ def export_model(model: Any, example_inputs: tuple, path: Path, ops: Iterable[An
     try:
         return export(model, example_inputs, path, ops, dynamic_shapes=dynamic_shapes, opset=opset,
                       external_data=external_data)
+    except AdoptionError:
+        raise  # the spec, not the model's traceability: the legacy exporter would not help
     except ExportError as exc:
         raise dynamo_failed(exc) from None
 
@@ -230,7 +232,7 @@ def _adopted_names(ops: list[Any]) -> list[tuple[OpSpec, str, list]]:
         name = op.spec.adopts.split(".")[0]
         if name in found:
             other = found[name][0]
-            raise ExportError(f"{other.qualname} and {op.spec.qualname} adopt two overloads of {name}",
+            raise AdoptionError(f"{other.qualname} and {op.spec.qualname} adopt two overloads of {name}",
                               where=op.spec.loc, expected="one adopted overload per op name (the TorchScript "
                               "exporter maps ops by name)", got=f"{other.adopts} and {op.spec.adopts}",
                               fix="export with the default dynamo exporter (drop --exporter legacy)")

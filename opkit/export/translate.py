@@ -7,7 +7,7 @@ import keyword
 from collections.abc import Iterable
 from typing import Any
 
-from opkit.errors import ExportError
+from opkit.errors import AdoptionError
 from opkit.export.schema import op_schema
 from opkit.spec.adopts import bind
 from opkit.spec.model import ADOPTS, OpSpec
@@ -80,7 +80,7 @@ def adoption_binding(spec: OpSpec, target: Any) -> list[str | None]:
     missing = [a.name for a, p in zip(args, bound) if p is None
                and not a.has_default_value() and not str(a.real_type).startswith("Optional[")]
     if extra or missing:
-        raise ExportError(f"{spec.qualname} adopts {spec.adopts}, but its parameters do not fit that op's "
+        raise AdoptionError(f"{spec.qualname} adopts {spec.adopts}, but its parameters do not fit that op's "
                           "arguments", where=spec.loc,
                           expected=f"a parameter per argument of {target._schema} (one without a default may "
                                    "not be left out)",
@@ -110,10 +110,11 @@ def adoption_translation(spec: OpSpec, target: Any):
             if p is not None:
                 kwargs[p] = d if v is None else v
             elif v is not None and v != d and not (a.name == "dtype" and v == -1):  # the exporter's None dtype
-                raise ExportError(f"the model calls {spec.adopts} with {a.name}={v!r}; {spec.qualname} leaves "
+                raise AdoptionError(f"the model calls {spec.adopts} with {a.name}={v!r}; {spec.qualname} leaves "
                                   f"{a.name!r} at its default ({d!r})", where=spec.loc,
-                                  fix=f"add a parameter {a.name!r} to the spec, or adopt the op again "
-                                      "(`opkit adopt` after removing the op's folder)")
+                                  fix=f"leave {a.name!r} at its default in the model, or give the spec a parameter "
+                                      f"{a.name!r} (when an attribute can hold it: remove the op's folder and run "
+                                      "`opkit adopt` again, which says whether it can)")
         return emit(**kwargs)
 
     src = (f"def {spec.py_name}_adopted_to_onnx({', '.join(f'{n}=None' for n in names)}):\n"
