@@ -41,6 +41,17 @@ class Adopted:
     def exit_code(self) -> int:
         return 1 if any(o.status == "rejected" for o in self.outcomes) else 0
 
+    def _workspace_flag(self) -> str:
+        """` --workspace DIR` when verify would not find this workspace from the model on its own."""
+        from opkit.build.workspace import find_workspace
+        from opkit.errors import WorkspaceError
+
+        try:
+            found = find_workspace(start=self.model.resolve().parent).root.resolve()
+        except WorkspaceError:
+            found = None
+        return "" if found == self.workspace.root.resolve() else f" --workspace {self.workspace.root}"
+
     def render(self) -> str:
         ws = self.workspace
         if not self.found:
@@ -67,12 +78,13 @@ class Adopted:
         if any(o.status == "rejected" for o in self.outcomes):
             lines += ["", "The model exports only when every op listed has a translation: see NOT adopted above."]
         if created:
-            model = self.model
+            model = str(self.model) + self._workspace_flag()
+            pad = " " * len(" --backend python")
             lines += ["", "Next steps:",
                       f"  opkit verify {model} --backend python   # the unmodified model, each reference inside "
                       "ONNX Runtime (no kernel needed)",
                       "  write each kernel: " + ", ".join(ws.rel(o.files[1]) for o in created if len(o.files) > 1),
-                      f"  opkit verify {model}                    # with the native kernels"]
+                      f"  opkit verify {model}{pad}   # with the native kernels"]
         return "\n".join(lines)
 
 
