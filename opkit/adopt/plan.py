@@ -15,6 +15,7 @@ What cannot be expressed raises :class:`Inexpressible` with the reason and what 
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,18 @@ _SCALARS = {"int": "int", "SymInt": "int", "float": "float", "SymFloat": "float"
             "List[int]": "ints", "List[SymInt]": "ints", "List[float]": "floats", "List[str]": "strs"}
 _PY = {"int": "int", "float": "float", "bool": "bool", "str": "str", "ints": "list[int]", "floats": "list[float]",
        "strs": "list[str]"}
+
+
+def lit(v: Any) -> str:
+    """A Python literal as the repository writes it (double-quoted strings)."""
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, (list, tuple)):
+        items = [lit(x) for x in v]
+        if isinstance(v, list):
+            return "[" + ", ".join(items) + "]"
+        return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+    return repr(v)
 
 
 class Inexpressible(Exception):
@@ -50,8 +63,6 @@ class Param:
 
     @property
     def text(self) -> str:
-        from opkit.adopt.scaffold import lit
-
         if self.kind in ("input", "optional", "variadic"):
             t = f"Tensor[{lit(self.typ)}]"
             t = f"list[{t}]" if self.kind == "variadic" else f"{t} | None" if self.kind == "optional" else t
@@ -163,7 +174,8 @@ def plan(found: Untranslatable) -> Plan:
             bad = [v for v in values if v.kind not in ("tensor", "tensors", "absent")
                    and not (v.kind == "scalar" and v.value is None)]
             if bad:
-                raise Inexpressible(f"tensor argument {a.name!r} is not a tensor in the model's call", "none")
+                raise Inexpressible(f"tensor argument {a.name!r} is not a tensor in the model's call",
+                                    "pass a tensor, or write a spec by hand and wrap the call in the model")
             tensor_values[name] = values
             p.params.append(Param(name, a.name, kind, has_default=kind == "optional", default=None))
             continue
@@ -177,7 +189,7 @@ def plan(found: Untranslatable) -> Plan:
         if not given or (not expressible and all(v.kind == "scalar" and v.value == default for v in values)):
             if not optional and not a.has_default_value():
                 raise Inexpressible(f"argument {a.name!r} ({torch_type(typ)}) has no value in the model's call",
-                                    "none")
+                                    "pass a value for it in the model")
             p.pinned.append(a.name)  # always the original's default: not part of the spec
             continue
         if not expressible:

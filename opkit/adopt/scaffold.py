@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
 from typing import Any
 
-from opkit.adopt.plan import Plan
+from opkit.adopt.plan import Plan, lit
 from opkit.spec.model import Attr, Input, OpSpec, Output, SourceLoc, TensorType, TypeVar, snake_case
 from opkit.spec.parse import _check_default, parse_shape_rule
 
@@ -88,18 +87,6 @@ def _imports(plan: Plan, model_path: Path) -> list[str]:
     where = f"in {model_path.name}" if in_model else "by a library the model loads"
     return [f"# torch.ops.{ns}.{op_name} is defined {where}: import the module that defines it here",
             "# (e.g. `import my_extension`) so that `opkit test`, `opkit bench` and `--backend python` can call it."]
-
-
-def lit(v: Any) -> str:
-    """A Python literal as the repository writes it (double-quoted strings)."""
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, (list, tuple)):
-        items = [lit(x) for x in v]
-        if isinstance(v, list):
-            return "[" + ", ".join(items) + "]"
-        return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
-    return repr(v)
 
 
 def spec_view(plan: Plan, spec: OpSpec, *, model_path: Path, ws_root: Path, torch_version: str) -> dict[str, Any]:
