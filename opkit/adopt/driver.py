@@ -3,6 +3,7 @@ write the new ops (created once, never overwritten) -> a report."""
 
 from __future__ import annotations
 
+import keyword
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from opkit.adopt.discover import Untranslatable, discover
 from opkit.adopt.plan import Inexpressible, Plan, plan
 from opkit.build.workspace import Workspace
 from opkit.errors import UsageError
+from opkit.spec.parse import CPP_KEYWORDS
 
 # Folder names `opkit new` refuses too (they shadow modules a spec imports).
 _TAKEN_WORDS = {"opkit", "ops", "torch", "onnx", "spec"}
@@ -118,7 +120,8 @@ def _name(p: Plan, taken: dict[str, str]) -> str:
     tries += [f"{tries[1]}{k}" for k in range(2, 100)]
     for name in tries:
         folder = snake_case(name)
-        if folder.lower() not in taken and folder not in _TAKEN_WORDS:
+        if folder.lower() not in taken and folder not in _TAKEN_WORDS and not keyword.iskeyword(folder) \
+                and folder not in CPP_KEYWORDS:
             p.name = name
             taken[folder.lower()] = f.name
             if name == plain:
