@@ -1,18 +1,19 @@
 """Find every op of a model that the dynamo ONNX exporter cannot translate, in one pass.
 
-torch.onnx.export stops at the first op it has no translation for. Here the model is captured once
-with torch.export (as the exporter's first strategy does), decomposed with the exporter's own registry
-and decomposition table (as its second step does), and every remaining call of an op that has neither
+torch.onnx.export stops at the first op it has no translation for. Here the model is captured once, as
+the exporter captures it (its capture strategies: torch.export non-strict, then strict), decomposed with the
+exporter's own registry and decomposition table (its second step), and every remaining call of an op that has neither
 a translation nor a decomposition is collected, with how it was called: the dtypes and shapes of its
 tensors, its other arguments, its outputs, the module that called it and the source line.
 
-torch 2.13 has no public API for the registry: :func:`_exporter_registry` is the one place that reaches
-into ``torch.onnx._internal.exporter``.
+torch 2.13 has no public API for these: :func:`_exporter_internals` is the one place that reaches into
+``torch.onnx._internal.exporter``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import logging
 import re
@@ -96,22 +97,30 @@ class Untranslatable:
         return f"{mod} ({first.module_type})" + (f" at {first.source}" if first.source else "")
 
 
-def _exporter_registry(ops: Iterable[Any]) -> tuple[Any, Any]:
-    """The dynamo exporter's registry (with each opkit op's translation registered, as the exporter does
-    with custom_translation_table) and its decomposition pass."""
+def _exporter_internals() -> Any:
+    """torch.onnx's exporter package: its capture strategies, registry and decomposition pass."""
     try:
-        from torch.onnx._internal.exporter import _fx_passes, _registration
+        from torch.onnx._internal import exporter
+
+        for name in ("_capture_strategies", "_registration", "_fx_passes"):
+            importlib.import_module(f"torch.onnx._internal.exporter.{name}")
+        return exporter
     except ImportError as exc:  # pragma: no cover - another torch
-        raise OpkitError("opkit adopt cannot read torch.onnx's exporter registry in this torch",
+        raise OpkitError("opkit adopt cannot read torch.onnx's exporter internals in this torch",
                          details=str(exc), expected="torch 2.13 (torch.onnx._internal.exporter)",
                          fix="install the torch opkit supports") from None
+
+
+def _exporter_registry(ops: Iterable[Any]) -> Any:
+    """The dynamo exporter's registry, with each opkit op's translation registered (as the exporter does with
+    custom_translation_table)."""
     from opkit.export.translate import translation
 
     with _quiet():
-        registry = _registration.ONNXRegistry.from_torchlib()
+        registry = _exporter_internals()._registration.ONNXRegistry.from_torchlib()
     for op in ops:
         registry.register_op(op.torch_op._opoverload, translation(op.spec))
-    return registry, _fx_passes
+    return registry
 
 
 @contextlib.contextmanager
@@ -133,28 +142,32 @@ _DATA_DEPENDENT = re.compile(r"data-dependent|DataDependent|GuardOnDataDependent
 
 
 def capture(model: Any, example_inputs: tuple, dynamic_shapes: Any, model_path: Path) -> Any:
-    """torch.export the model (non-strict, like the exporter's first strategy), or say why it cannot be."""
-    import torch
-
-    try:
-        with _quiet():
-            return torch.export.export(model, tuple(example_inputs), dynamic_shapes=dynamic_shapes, strict=False)
-    except Exception as exc:
-        text = f"{type(exc).__name__}: {exc}"
-        line = _line_in(exc, model_path)
-        head = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)[:300]
-        if _DATA_DEPENDENT.search(text):
-            raise ExportError(
-                "the model branches on tensor values (data-dependent control flow), which torch.export cannot "
-                "trace: no exporter can capture the ops inside such a branch, so opkit cannot list them",
-                where=line or str(model_path), got=head,
-                fix="replace the Python `if`/loop on tensor data by torch.cond or torch.where (or move it out of "
-                    "forward), then run `opkit adopt` again") from None
-        raise ExportError(f"torch.export could not capture the model: {type(exc).__name__}: {head}",
-                          where=line or str(model_path),
-                          fix="make the model traceable by torch.export (supported dynamic_shapes, no Python "
-                              "side effects on tensors); `torch.export.export(model, example_inputs)` shows the "
-                              "full error") from None
+    """The ExportedProgram torch.onnx.export would translate: its capture strategies in its order (torch.export
+    non-strict, with its flags and dynamic-shape refinement, then strict), or why the model cannot be captured."""
+    first: BaseException | None = None
+    with _quiet():
+        for strategy in _exporter_internals()._capture_strategies.CAPTURE_STRATEGIES:
+            result = strategy(verbose=False, dump=False)(model, tuple(example_inputs), None,
+                                                        dynamic_shapes=dynamic_shapes)
+            if result.exported_program is not None:
+                return result.exported_program
+            first = first or result.exception
+    exc = first or RuntimeError("no capture strategy")
+    text = f"{type(exc).__name__}: {exc}"
+    line = _line_in(exc, model_path)
+    head = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)[:300]
+    if _DATA_DEPENDENT.search(text):
+        raise ExportError(
+            "the model branches on tensor values (data-dependent control flow), which torch.export cannot "
+            "trace: no exporter can capture the ops inside such a branch, so opkit cannot list them",
+            where=line or str(model_path), got=head,
+            fix="replace the Python `if`/loop on tensor data by torch.cond or torch.where (or move it out of "
+                "forward), then run `opkit adopt` again")
+    raise ExportError(f"torch.export could not capture the model: {type(exc).__name__}: {head}",
+                      where=line or str(model_path),
+                      fix="make the model traceable by torch.export (supported dynamic_shapes, no Python "
+                          "side effects on tensors); `torch.export.export(model, example_inputs)` shows the "
+                          "full error")
 
 
 def _line_in(exc: BaseException, model_path: Path) -> str | None:
@@ -248,10 +261,10 @@ def discover(model: Any, example_inputs: tuple, *, dynamic_shapes: Any, model_pa
     import torch
 
     program = capture(model, example_inputs, dynamic_shapes, model_path)
-    registry, passes = _exporter_registry(ops)
+    registry = _exporter_registry(ops)
     try:
         with _quiet(), torch.fx.experimental._config.patch(backed_size_oblivious=True):
-            program = passes.decompose_with_registry(program, registry)
+            program = _exporter_internals()._fx_passes.decompose_with_registry(program, registry)
     except Exception as exc:
         raise ExportError(f"the exporter's decomposition step failed: {type(exc).__name__}: "
                           f"{str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}",
