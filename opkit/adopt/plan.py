@@ -119,7 +119,8 @@ def _attr_kind(typ: str, values: list[Value], arg: str) -> str:
             return "int"
         if kinds <= {int, float}:
             return "float"
-        raise Inexpressible(f"argument {arg!r} is a Scalar the model passes as {', '.join(sorted(k.__name__ for k in kinds))}",
+        passed = ", ".join(sorted(k.__name__ for k in kinds))
+        raise Inexpressible(f"argument {arg!r} is a Scalar the model passes as {passed}",
                             "write a spec by hand with a float or int attribute")
     return _SCALARS[typ]
 
@@ -261,7 +262,8 @@ def _types(p: Plan, tensor_values: dict[str, list[Value]]) -> None:
         return tuple(sorted(seen, key=list(DTYPES).index))
 
     taken = {prm.name for prm in p.params}
-    free = [n for n in TYPEVAR_NAMES + tuple(f"T{k}" for k in range(1, 9)) if n not in taken and n not in TYPEVAR_RESERVED]
+    free = [n for n in TYPEVAR_NAMES + tuple(f"T{k}" for k in range(1, 9))
+            if n not in taken and n not in TYPEVAR_RESERVED]
     by_dtypes: dict[tuple[str, ...], str] = {}
     for prm in p.params:
         if prm.kind in ("input", "variadic"):
@@ -304,7 +306,8 @@ def _output_names(names: list[str], taken: set[str]) -> list[str]:
         out = list(names)
     else:
         plain = ["y"] if len(names) == 1 else [f"y{k}" for k in range(len(names))]
-        out = plain if not taken & set(plain) else ["out"] if len(names) == 1 else [f"out{k}" for k in range(len(names))]
+        other = ["out"] if len(names) == 1 else [f"out{k}" for k in range(len(names))]
+        out = plain if not taken & set(plain) else other
     return [n + "_out" if n in taken else n for n in out]
 
 

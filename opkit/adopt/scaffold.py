@@ -110,7 +110,8 @@ def spec_view(plan: Plan, spec: OpSpec, *, model_path: Path, ws_root: Path, torc
         model = str(model_path)
     return {
         "name": plan.name, "adopts": found.name, "torch_version": torch_version, "schema": str(found.schema),
-        "model": model, "calls": f"{len(found.calls)} call" + ("s" if len(found.calls) != 1 else ""), "where": found.where, "folder": spec.folder,
+        "model": model, "calls": f"{len(found.calls)} call" + ("s" if len(found.calls) != 1 else ""),
+        "where": found.where, "folder": spec.folder,
         "pinned": ", ".join(plan.pinned), "imports": _imports(plan, model_path),
         "decorator_args": args, "params": ", ".join(p.text for p in plan.params),
         "returns": outs[0] if len(outs) == 1 else f"tuple[{', '.join(outs)}]",

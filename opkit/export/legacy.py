@@ -233,9 +233,9 @@ def _adopted_names(ops: list[Any]) -> list[tuple[OpSpec, str, list]]:
         if name in found:
             other = found[name][0]
             raise AdoptionError(f"{other.qualname} and {op.spec.qualname} adopt two overloads of {name}",
-                              where=op.spec.loc, expected="one adopted overload per op name (the TorchScript "
-                              "exporter maps ops by name)", got=f"{other.adopts} and {op.spec.adopts}",
-                              fix="export with the default dynamo exporter (drop --exporter legacy)")
+                                where=op.spec.loc, expected="one adopted overload per op name (the TorchScript "
+                                "exporter maps ops by name)", got=f"{other.adopts} and {op.spec.adopts}",
+                                fix="export with the default dynamo exporter (drop --exporter legacy)")
         found[name] = (op.spec, bound)
     return [(s, n, b) for n, (s, b) in found.items()]
 

@@ -81,13 +81,13 @@ def adoption_binding(spec: OpSpec, target: Any) -> list[str | None]:
                and not a.has_default_value() and not str(a.real_type).startswith("Optional[")]
     if extra or missing:
         raise AdoptionError(f"{spec.qualname} adopts {spec.adopts}, but its parameters do not fit that op's "
-                          "arguments", where=spec.loc,
-                          expected=f"a parameter per argument of {target._schema} (one without a default may "
-                                   "not be left out)",
-                          got=(f"parameter(s) {', '.join(extra)} stand for no argument" if extra else
-                               f"no parameter for {', '.join(missing)}"),
-                          fix="name each parameter as the original op names its argument (`self` is `x`); "
-                              "`opkit adopt` writes such a spec")
+                            "arguments", where=spec.loc,
+                            expected=f"a parameter per argument of {target._schema} (one without a default may "
+                                     "not be left out)",
+                            got=(f"parameter(s) {', '.join(extra)} stand for no argument" if extra else
+                                 f"no parameter for {', '.join(missing)}"),
+                            fix="name each parameter as the original op names its argument (`self` is `x`); "
+                                "`opkit adopt` writes such a spec")
     return bound
 
 
@@ -111,10 +111,10 @@ def adoption_translation(spec: OpSpec, target: Any):
                 kwargs[p] = d if v is None else v
             elif v is not None and v != d and not (a.name == "dtype" and v == -1):  # the exporter's None dtype
                 raise AdoptionError(f"the model calls {spec.adopts} with {a.name}={v!r}; {spec.qualname} leaves "
-                                  f"{a.name!r} at its default ({d!r})", where=spec.loc,
-                                  fix=f"leave {a.name!r} at its default in the model, or give the spec a parameter "
-                                      f"{a.name!r} (when an attribute can hold it: remove the op's folder and run "
-                                      "`opkit adopt` again, which says whether it can)")
+                                    f"{a.name!r} at its default ({d!r})", where=spec.loc,
+                                    fix=f"leave {a.name!r} at its default in the model, or give the spec a parameter "
+                                        f"{a.name!r} (when an attribute can hold it: remove the op's folder and run "
+                                        "`opkit adopt` again, which says whether it can)")
         return emit(**kwargs)
 
     src = (f"def {spec.py_name}_adopted_to_onnx({', '.join(f'{n}=None' for n in names)}):\n"
