@@ -213,6 +213,22 @@ def test_export_maps_the_original_op_to_the_adopted_node_and_checks_the_paramete
         adoption_binding(_spec("aten::cummax", params="x: Tensor['T']"), aten.cummax.default)
 
 
+def test_the_torchscript_exporter_maps_by_op_name_so_two_adopted_overloads_are_refused():
+    from types import SimpleNamespace
+
+    from opkit.errors import AdoptionError
+    from opkit.export.legacy import _adopted_names
+
+    tensor = SimpleNamespace(spec=_spec("aten::add.Tensor", name="AddT",
+                                        params="x: Tensor['T'], other: Tensor['T'], alpha: float = 1.0"))
+    scalar = SimpleNamespace(spec=_spec("aten::add.Scalar", name="AddS",
+                                        params="x: Tensor['T'], other: float, alpha: float = 1.0"))
+    [(spec, name, bound)] = _adopted_names([tensor])
+    assert name == "aten::add" and bound == ["x", "other", "alpha"]
+    with pytest.raises(AdoptionError, match="adopt two overloads of aten::add"):
+        _adopted_names([tensor, scalar])
+
+
 def test_a_call_the_spec_cannot_express_is_an_adoption_error_at_export(tmp_path, own_registry):
     import opkit
     from opkit.errors import AdoptionError
