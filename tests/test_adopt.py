@@ -307,8 +307,8 @@ def test_adopt_lists_every_op_in_one_run_and_the_unmodified_model_runs_with_the_
     for folder in ("cummax", "scale", "scale_twice", "mix", "adoptlib_cummax", "halve"):
         assert (ws / "ops" / folder / "spec.py").is_file() and (ws / "ops" / folder / f"{folder}.cc").is_file()
     mix = (ws / "ops/mix/spec.py").read_text()
-    assert 'def mix(x: Tensor["T"], bias: Tensor["T"] | None, extras: list[Tensor["T"]], dims: list[int] = [0], ' \
-           'alpha: float = 1.0) -> Tensor["T"]:' in mix
+    assert 'def mix(\n    x: Tensor["T"],\n    bias: Tensor["T"] | None,\n    extras: list[Tensor["T"]],\n' \
+           '    dims: list[int] = [0],\n    alpha: float = 1.0,\n) -> Tensor["T"]:' in mix
     assert "import adoptlib  # noqa: F401  (defines torch.ops.adoptlib.mix)" in mix
     assert 'adopts="adoptlib::scale.twice"' in (ws / "ops/scale_twice/spec.py").read_text()
     # an op the model file defines itself: no module to import; the Python backend's child loads the model file

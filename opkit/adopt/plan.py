@@ -316,7 +316,9 @@ _UNBACKED = re.compile(r"^u\d+$")
 
 def _shapes(p: Plan, tensor_values: dict[str, list[Value]]) -> None:
     """Each output's shape rule, from the traced shapes of every call."""
-    fixed = [prm.name for prm in p.params if prm.kind == "input"]
+    # the original's `self` first: when several inputs have an output's shape, it is the usual one
+    fixed = sorted((prm.name for prm in p.params if prm.kind == "input"),
+                   key=lambda n: next(prm.arg for prm in p.params if prm.name == n) != "self")
     calls = p.found.calls
     for j, (name, _) in enumerate(p.outputs):
         outs = [c.outputs[j] for c in calls]

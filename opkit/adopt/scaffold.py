@@ -104,6 +104,10 @@ def spec_view(plan: Plan, spec: OpSpec, *, model_path: Path, ws_root: Path, torc
     if plan.shapes:
         args.append("shapes={" + ", ".join(f"{lit(n)}: {lit(v)}" for n, v in plan.shapes.items()) + "}")
     outs = [f"Tensor[{lit(t)}]" for _, t in plan.outputs]
+    returns = outs[0] if len(outs) == 1 else f"tuple[{', '.join(outs)}]"
+    params = ", ".join(p.text for p in plan.params)
+    if len(f"def {spec.folder}({params}) -> {returns}:") > 110:  # one parameter a line
+        params = "\n" + "".join(f"    {p.text},\n" for p in plan.params)
     try:
         model = str(model_path.resolve().relative_to(ws_root.resolve()))
     except ValueError:
@@ -113,7 +117,6 @@ def spec_view(plan: Plan, spec: OpSpec, *, model_path: Path, ws_root: Path, torc
         "model": model, "calls": f"{len(found.calls)} call" + ("s" if len(found.calls) != 1 else ""),
         "where": found.where, "folder": spec.folder,
         "pinned": ", ".join(plan.pinned), "imports": _imports(plan, model_path),
-        "decorator_args": args, "params": ", ".join(p.text for p in plan.params),
-        "returns": outs[0] if len(outs) == 1 else f"tuple[{', '.join(outs)}]",
-        "doc": f"{found.schema}, as an opkit op.", "call": plan.call,
+        "decorator_args": args, "params": params, "returns": returns,
+        "doc": f"Adopted from {found.name}: the original op is the reference.", "call": plan.call,
     }

@@ -22,7 +22,7 @@ from opkit import Tensor
     shapes={"values": "x", "indices": "x"},
 )
 def cummax(x: Tensor["T"], dim: int) -> tuple[Tensor["T"], Tensor["int64"]]:
-    """aten::cummax(Tensor self, int dim) -> (Tensor values, Tensor indices), as an opkit op."""
+    """Adopted from aten::cummax: the original op is the reference."""
     return torch.ops.aten.cummax.default(x, dim)
 
 

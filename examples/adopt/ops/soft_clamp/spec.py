@@ -22,5 +22,5 @@ from opkit import Tensor
     shapes={"y": "x"},
 )
 def soft_clamp(x: Tensor["T"], limit: float = 3.0) -> Tensor["T"]:
-    """fancylib::soft_clamp(Tensor x, float limit=3.) -> Tensor, as an opkit op."""
+    """Adopted from fancylib::soft_clamp: the original op is the reference."""
     return torch.ops.fancylib.soft_clamp.default(x, limit)
