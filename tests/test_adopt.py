@@ -332,6 +332,18 @@ def test_adopt_lists_every_op_in_one_run_and_the_unmodified_model_runs_with_the_
 
 
 @pytest.mark.e2e
+def test_an_op_inside_a_torch_cond_branch_is_found_and_runs_with_the_python_backend(ws, tmp_path, capsys,
+                                                                                    monkeypatch):
+    code, out, err = adopt_here(ws, "model_cond.py", capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 0, out + err
+    assert "aten::cummax: 1 call, first in true_graph_0 (a branch subgraph) at model_cond.py:8" in out
+    v = run_opkit("verify", "model_cond.py", "--backend", "python", cwd=ws,
+                  env={"OPKIT_BUILD_DIR": str(tmp_path / "build")})
+    assert v.returncode == 0, v.stdout + v.stderr
+    assert "com.example::Cummax" in v.stdout and "PASS" in v.stdout
+
+
+@pytest.mark.e2e
 def test_inexpressible_ops_are_listed_with_the_reason_and_exit_1(ws, capsys, monkeypatch):
     code, out, err = adopt_here(ws, "model_bad.py", capsys=capsys, monkeypatch=monkeypatch)
     assert code == 1, out + err

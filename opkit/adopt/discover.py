@@ -212,10 +212,10 @@ def _outputs(node: Any) -> tuple[Value, ...]:
     return (_value(val),)
 
 
-def _module(node: Any) -> tuple[str, str]:
+def _module(node: Any, subgraph: str) -> tuple[str, str]:
     stack = node.meta.get("nn_module_stack") or {}
-    if not stack:
-        return "", "?"
+    if not stack:  # inside a torch.cond / while_loop branch, the graph's own name
+        return (subgraph, "a branch subgraph") if subgraph else ("", "?")
     path, cls = list(stack.values())[-1]
     cls_name = cls.rsplit(".", 1)[-1] if isinstance(cls, str) else getattr(cls, "__name__", "?")
     return path, cls_name
@@ -231,7 +231,7 @@ def _source(node: Any, root: Path) -> str:
     torch_dir = str(Path(torch.__file__).parent)
     frames = _FRAME.findall(node.meta.get("stack_trace") or "")
     for file, line in reversed(frames):
-        if not file.startswith(torch_dir):
+        if not file.startswith(torch_dir) and not file.startswith("<"):  # not torch, not generated code
             try:
                 file = str(Path(file).resolve().relative_to(root))
             except ValueError:
@@ -240,7 +240,7 @@ def _source(node: Any, root: Path) -> str:
     return ""
 
 
-def _call(node: Any, root: Path) -> Call:
+def _call(node: Any, root: Path, subgraph: str) -> Call:
     args = []
     for k, a in enumerate(node.target._schema.arguments):
         if k < len(node.args) and not a.kwarg_only:
@@ -249,7 +249,7 @@ def _call(node: Any, root: Path) -> Call:
             args.append(_value(node.kwargs[a.name]))
         else:
             args.append(Value("absent"))
-    path, cls = _module(node)
+    path, cls = _module(node, subgraph)
     return Call(tuple(args), _outputs(node), path, cls, _source(node, root))
 
 
@@ -271,7 +271,7 @@ def discover(model: Any, example_inputs: tuple, *, dynamic_shapes: Any, model_pa
                           fix="`torch.onnx.export(model, example_inputs, dynamo=True)` shows the full error") from None
     removed = _removed_by_exporter()
     found: dict[str, Untranslatable] = {}
-    for gm in program.graph_module.modules():
+    for subgraph, gm in program.graph_module.named_modules():
         if not isinstance(gm, torch.fx.GraphModule):
             continue
         for node in gm.graph.nodes:
@@ -281,7 +281,7 @@ def discover(model: Any, example_inputs: tuple, *, dynamic_shapes: Any, model_pa
             if target.namespace == "onnx" or registry.is_registered(target) or target in removed:
                 continue
             entry = found.setdefault(target.name(), Untranslatable(target))
-            entry.calls.append(_call(node, root))
+            entry.calls.append(_call(node, root, subgraph))
     return list(found.values())
 
 

@@ -44,7 +44,9 @@ def flatten_outputs(out: Any) -> list:
 
 
 def graph_nodes(model: Any) -> set[tuple[str, str]]:
-    found = {(n.domain, n.op_type) for n in model.graph.node}
+    from opkit.check.nodes import graphs
+
+    found = {(n.domain, n.op_type) for g in graphs(model.graph) for n in g.node}  # with torch.cond branches
     for f in model.functions:
         found |= {(n.domain, n.op_type) for n in f.node}
     return found

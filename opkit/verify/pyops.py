@@ -110,7 +110,7 @@ def prepare_model(model: Any, specs: list[OpSpec], path: Path) -> tuple[Path, li
     """Write the backend's copy of the model; return it and the op variants to register."""
     import onnx
 
-    from opkit.check.nodes import _known_types
+    from opkit.check.nodes import _known_types, graphs
 
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
@@ -118,7 +118,7 @@ def prepare_model(model: Any, specs: list[OpSpec], path: Path) -> tuple[Path, li
     types = _known_types(copy)
     variants: dict[tuple, dict] = {}
     problems = []
-    for k, node in enumerate(copy.graph.node):
+    for k, node in enumerate(n for g in graphs(copy.graph) for n in g.node):  # torch.cond branches too
         s = by_key.get((node.domain, node.op_type))
         if s is None:
             continue
