@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("opkit.cli.doctor", "show what opkit found and uses, and how to fix what is missing"),
     "test": ("opkit.cli.test", "test every native kernel against its reference on generated edge cases"),
     "check": ("opkit.cli.check", "check an ONNX model's custom-domain nodes against the workspace's specs"),
+    "adopt": ("opkit.cli.adopt", "turn every op a model's ONNX export cannot translate into an opkit op (no model edit)"),
     "bench": ("opkit.cli.bench", "time an op's kernel (or a model) in ONNX Runtime vs standard ONNX ops vs torch eager"),
 }
 
