@@ -62,6 +62,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("opkit: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `opkit ... | head`: the reader left; nothing more to say
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except Exception as exc:  # a bug in opkit: one message, the traceback only on request
         import os
 
