@@ -330,7 +330,8 @@ def run_and_compare(report: Report, runtimes: list[Runtime], ctx: Prepare, *, ws
                         for k, label in enumerate(labels)],
                   work=rt_art, input_names=input_names, output_names=output_names, timeout=timeout,
                   sanitize=sanitize, env=env, options=dict(ctx.options, build_dir=str(ws.build_dir)))
-        with ui.step(f"running in {rt.label} ({len(labels)} input set(s), child process)", timings, rt.name):
+        with ui.step(f"running in {rt.name}: {rt.label} ({len(labels)} input set(s), child process)", timings,
+                     rt.name):
             child = rt.run(job)
         _raise_for(rt, child, model_path, ops, labels, ws, outputs)
         names = child.result.get("outputs") or output_names
