@@ -30,7 +30,8 @@ Contract (read this before adding a runtime)
      `compare_with` names the Python-API runtime whose outputs it must also match.
    - `cases` / `bench`: whether `opkit test` / `opkit bench` can run it (needs `open()`, below).
    - `in_all`: whether `--runtime all` takes it (the Python references are a check of the spec,
-     not a kernel runtime: they are chosen by name only); `sanitize`: whether --sanitize runs it.
+     not a kernel runtime: they are chosen by name only); `sanitize`: whether --sanitize runs it
+     (`no_sanitize_why`: the message when it cannot).
    - `report_backend`: the value of a run's "backend" in verify's JSON (kept for older tools).
    - `narrows`: dtypes the runtime computes in a narrower one ({"float64": "float32"}): outputs of
      that dtype are compared at the narrower dtype's tolerance, and the report says so.
@@ -152,6 +153,7 @@ class Runtime:
     bench: ClassVar[bool] = True
     in_all: ClassVar[bool] = True
     sanitize: ClassVar[bool] = True
+    no_sanitize_why: ClassVar[str] = "it runs no sanitized native code"  # shown when --sanitize leaves it out
     default: ClassVar[bool] = False
     report_backend: ClassVar[str] = ""
     narrows: ClassVar[dict[str, str]] = {}  # dtypes it computes in a narrower one ({"float64": "float32"})

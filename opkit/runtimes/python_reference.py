@@ -20,6 +20,7 @@ class PythonReference(OnnxRuntime):
     library = None
     in_all = False  # a check of the spec and the model, not a kernel runtime: chosen by name only
     sanitize = False
+    no_sanitize_why = "it runs no native kernel (each op's Python reference)"
     default = False
     report_backend = "python"
 

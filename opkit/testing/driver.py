@@ -189,7 +189,7 @@ def _run_tests(ws: Workspace, names: list[str] | None, *, held: contextlib.ExitS
     chosen = choose(runtimes, need="cases")
     for rt in chosen:
         if sanitize and not rt.sanitize:
-            raise UsageError(f"--sanitize checks native kernels; the runtime {rt.name} runs none",
+            raise UsageError(f"--sanitize cannot run in the runtime {rt.name}: {rt.no_sanitize_why}",
                              fix=f"drop --sanitize or --runtime {rt.name}" +
                                  (" (--backend python)" if rt.name == "python" else ""))
     kinds = list(dict.fromkeys(rt.library for rt in chosen if rt.library))

@@ -169,11 +169,12 @@ def choose_runtimes(names: list[str] | None, *, native: bool, sanitize: bool,
                          else f"{rt.name} was skipped (--no-native)")
         elif sanitize and not rt.sanitize:
             notes.append(f"the {rt.backend} was skipped (--sanitize)" if rt.backend.endswith("runner")
-                         else f"{rt.name} was skipped (--sanitize: it runs no sanitized native code)")
+                         else f"{rt.name} was skipped (--sanitize: {rt.no_sanitize_why})")
         else:
             kept.append(rt)
     if not kept:
         raise UsageError("no runtime is left to verify in", got=", ".join(rt.name for rt in chosen),
+                         details="\n".join(notes),
                          fix="drop --no-native / --sanitize, or choose another --runtime")
     return kept
 
