@@ -39,12 +39,17 @@ class OvSession(Session):
     """A compiled model. Inputs are the ONNX graph's, in its order: OpenVINO drops inputs it folded away
     (e.g. an empty tensor), so arrays are set by name."""
 
-    def __init__(self, ov: Any, compiled: Any, input_names: list[str]) -> None:
-        self.ov, self.compiled = ov, compiled
-        self.request = compiled.create_infer_request()
-        self.input_names = input_names
-        self.ports = {name: k for k, p in enumerate(compiled.inputs) for name in p.get_names()}
+    def __init__(self, ov: Any, compiled: Any, input_names: list[str], recompile: Any = None) -> None:
+        self.ov, self.input_names, self.recompile = ov, input_names, recompile
+        self.dynamic = any(p.get_partial_shape().is_dynamic for p in compiled.inputs)
+        self.static_for: dict[str, list[int]] | None = None
+        self._use(compiled)
         self.output_names = [p.get_any_name() for p in compiled.outputs]
+
+    def _use(self, compiled: Any) -> None:
+        self.compiled = compiled
+        self.request = compiled.create_infer_request()
+        self.ports = {name: k for k, p in enumerate(compiled.inputs) for name in p.get_names()}
         self.model_outputs = compiled.outputs
 
     def _set(self, arrays: list) -> None:
@@ -58,6 +63,12 @@ class OvSession(Session):
         return [_to_numpy(self.request.get_output_tensor(k)) for k in range(len(self.output_names))]
 
     def bind(self, arrays: list) -> Callable[[], Any]:
+        """For timing (opkit bench): a model with dynamic dims is compiled again for these inputs' shapes
+        (ov.Model.reshape), as OpenVINO recommends on the CPU; every variant of a bench gets the same."""
+        shapes = {name: list(a.shape) for name, a in zip(self.input_names, arrays) if name in self.ports}
+        if self.recompile is not None and self.dynamic and shapes != self.static_for:
+            self._use(self.recompile(shapes))
+            self.static_for = shapes
         self._set(arrays)
         return self.request.infer
 
@@ -133,7 +144,12 @@ class OpenVino(Runtime):
         proto = onnx.load(model, load_external_data=False)
         inits = {i.name for i in proto.graph.initializer}
         names = [i.name for i in proto.graph.input if i.name not in inits]
-        return OvSession(ov, core.compile_model(core.read_model(model), "CPU", config), names)
+        def recompile(shapes: dict[str, list[int]]) -> Any:
+            m = core.read_model(model)
+            m.reshape({p: shapes[n] for p in m.inputs for n in p.get_names() if n in shapes})
+            return core.compile_model(m, "CPU", config)
+
+        return OvSession(ov, core.compile_model(core.read_model(model), "CPU", config), names, recompile)
 
 
 _STANDARD = ("", "ai.onnx", "ai.onnx.ml", "ai.onnx.preview.training", "ai.onnx.training")
