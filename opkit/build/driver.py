@@ -29,6 +29,11 @@ class BuildResult:
     seconds: float
     variant: str
     timings: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, Path] = field(default_factory=dict)  # other runtimes' libraries: kind -> file
+
+    def library_for(self, kind: str) -> Path:
+        """The library a runtime loads: "ort" (libopkit_ops.so) or another runtime's (e.g. "openvino")."""
+        return self.library if kind == "ort" else self.extra[kind]
 
 
 def variant_name(sanitize: bool) -> str:
@@ -46,15 +51,21 @@ def generate(ws: Workspace, specs: list[OpSpec], hashes: dict[str, str], *, dry_
     fm.write("specs.json", cache_payload(specs, hashes))
     fm.remove_stale("src", (".cc",))
     fm.remove_stale("include", (".h",))
+    fm.remove_stale("openvino", (".cc",))
     fm.remove_stale("skeletons", (".cc",))
     return fm
 
 
 def build(ws: Workspace, *, sanitize: bool = False, native_arch: bool = False, verbose: bool = False,
-          force_import: bool = False, hold: contextlib.ExitStack | None = None) -> BuildResult:
-    """Generate the glue and build the library. With `hold` (opkit test / verify), the library is held for
-    the caller (a shared library_lock entered on `hold` before the build lock is released): a later build
-    that would rewrite it waits until the caller's ExitStack closes. Do not call it again while holding."""
+          force_import: bool = False, runtimes: list[str] | tuple[str, ...] | None = ("ort",),
+          hold: contextlib.ExitStack | None = None) -> BuildResult:
+    """Generate the glue and build the libraries of `runtimes` (library kinds: "ort" = libopkit_ops.so,
+    "openvino" = the OpenVINO extension); None: every library whose runtime is installed (`opkit build`).
+    With `hold` (opkit test / verify), the library is held for the caller (a shared library_lock entered on
+    `hold` before the build lock is released): a later build that would rewrite it waits until the caller's
+    ExitStack closes. Do not call it again while holding."""
+    from opkit.build import runtimes as rt_libs
+
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     variant = variant_name(sanitize)
@@ -80,6 +91,12 @@ def build(ws: Workspace, *, sanitize: bool = False, native_arch: bool = False, v
                              expected=kernel_signature(s),
                              fix=f"copy the skeleton from {ws.rel(ws.generated_dir / 'skeletons' / (s.folder + '.cc'))}"
                                  " (written now) and fill in the maths")
+        kinds = rt_libs.kinds(runtimes)
+        if runtimes is not None:  # asked for: an op the runtime cannot carry is an error
+            rt_libs.check_supported(kinds, specs)
+        else:  # every installed runtime: such an op is left out of that runtime's library, with a note
+            for line in rt_libs.left_out(kinds, specs):
+                ui.info(line)
         tools = cmake.find_tools()
         headers = ensure_headers()
         defs = {
@@ -89,15 +106,16 @@ def build(ws: Workspace, *, sanitize: bool = False, native_arch: bool = False, v
             "OPKIT_LIBRARY_DIR:PATH": str(ws.library_path(variant).parent),
             "OPKIT_SANITIZE:BOOL": "ON" if sanitize else "OFF",
             "OPKIT_NATIVE_ARCH:BOOL": "ON" if native_arch else "OFF",
-        }
+        } | rt_libs.cmake_defs()
         t = time.perf_counter()
         cmake.configure(tools, ws.root, ws.variant_dir(variant), defs)
         timings["configure"] = time.perf_counter() - t
         t = time.perf_counter()
         with contextlib.ExitStack() as rewriting:
-            if not cmake.up_to_date(tools, ws.variant_dir(variant)):  # wait for runs using the library
+            targets = rt_libs.targets(kinds)
+            if not cmake.up_to_date(tools, ws.variant_dir(variant), targets):  # wait for runs using the library
                 rewriting.enter_context(library_lock(ws.build_dir, shared=False))
-            ok, out, diags = cmake.build(tools, ws.variant_dir(variant), verbose=verbose)
+            ok, out, diags = cmake.build(tools, ws.variant_dir(variant), verbose=verbose, targets=targets)
         timings["compile"] = time.perf_counter() - t
         if not ok:
             raise _compile_error(ws, specs, out, diags, _last_built(ws, variant))
@@ -106,7 +124,8 @@ def build(ws: Workspace, *, sanitize: bool = False, native_arch: bool = False, v
         if hold is not None:
             hold.enter_context(library_lock(ws.build_dir, shared=True))
     return BuildResult(ws.library_path(variant), specs, fm.written, from_cache, compiled,
-                       time.perf_counter() - t0, variant, timings)
+                       time.perf_counter() - t0, variant, timings,
+                       {k: rt_libs.library_path(ws, variant, k) for k in kinds if k != "ort"})
 
 
 def _built_record(ws: Workspace, variant: str) -> Path:

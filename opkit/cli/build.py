@@ -12,6 +12,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sanitize", action="store_true", help="build with AddressSanitizer + UBSan (build/asan/)")
     p.add_argument("--native", action="store_true", help="tune for this CPU (-march=native); not portable")
     p.add_argument("-v", "--verbose", action="store_true", help="show every compiler command and message")
+    p.add_argument("--runtime", action="append", metavar="NAME", choices=("onnxruntime", "openvino"),
+                   help="build the library of this runtime only: onnxruntime (libopkit_ops.so) or openvino "
+                        "(libopkit_openvino.so); repeatable (default: every installed runtime's)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -20,9 +23,12 @@ def run(args: argparse.Namespace) -> int:
 
     ws = find_workspace(explicit=args.workspace)
     ui.info(f"building the op library of {ws.root}")
-    result = build(ws, sanitize=args.sanitize, native_arch=args.native, verbose=args.verbose)
+    kinds = None if not args.runtime else ["ort" if r == "onnxruntime" else r for r in args.runtime]
+    result = build(ws, sanitize=args.sanitize, native_arch=args.native, verbose=args.verbose, runtimes=kinds)
     state = "built" if result.compiled else "up to date"
     ops = ", ".join(s.qualname for s in result.specs)
     ui.info(f"{state} in {result.seconds:.2f} s: {len(result.specs)} op(s): {ops}")
+    for kind, path in result.extra.items():
+        ui.info(f"{kind} extension: {path}")
     print(result.library)
     return 0

@@ -22,11 +22,13 @@ def run(args: argparse.Namespace) -> int:
 
     ws = find_workspace(explicit=args.workspace)
     with ui.step(f"building the op library of {ws.root}"):
-        built = build(ws)
+        built = build(ws, runtimes=None)  # every installed runtime's library: the OpenVINO extension too
     with ui.step("writing the wheel"):
-        wheel = build_wheel(ws, built.library, built.specs, Path(args.out_dir), name=args.name, version=args.version)
+        wheel = build_wheel(ws, built.library, built.specs, Path(args.out_dir), name=args.name, version=args.version,
+                            openvino_extension=built.extra.get("openvino"))
     ui.detail(f"{len(built.specs)} op(s): {', '.join(s.qualname for s in built.specs)}; {len(wheel.files)} files")
     ui.info(f"install it with `pip install {wheel.path}`; then `import {wheel.package}; "
-            f"{wheel.package}.get_library_path()`")
+            f"{wheel.package}.get_library_path()`" +
+            (f" (OpenVINO: {wheel.package}.get_openvino_extension_path())" if "openvino" in built.extra else ""))
     print(wheel.path)
     return 0
