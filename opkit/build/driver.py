@@ -28,6 +28,7 @@ class BuildResult:
     seconds: float
     variant: str
     timings: dict[str, float] = field(default_factory=dict)
+    torch_library: Path | None = None  # libopkit_torch.so, when the build was asked for it (torch=True)
 
 
 def variant_name(sanitize: bool) -> str:
@@ -50,7 +51,8 @@ def generate(ws: Workspace, specs: list[OpSpec], hashes: dict[str, str], *, dry_
 
 
 def build(ws: Workspace, *, sanitize: bool = False, native_arch: bool = False, verbose: bool = False,
-          force_import: bool = False) -> BuildResult:
+          force_import: bool = False, torch: bool = False) -> BuildResult:
+    """Build the ONNX Runtime op library; with `torch`, also the PyTorch op library (opkit.build.torchlib)."""
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     variant = variant_name(sanitize)
@@ -94,10 +96,20 @@ def build(ws: Workspace, *, sanitize: bool = False, native_arch: bool = False, v
         timings["compile"] = time.perf_counter() - t
         if not ok:
             raise _compile_error(ws, specs, out, diags, _last_built(ws, variant))
-        _record_built(ws, variant, specs)
         compiled = "no work to do" not in out
+        torch_library = None
+        if torch:
+            from opkit.build.torchlib import build_torch_library
+
+            torch_library, out, diags, ok = build_torch_library(
+                ws, specs, variant, tools, sanitize=sanitize, native_arch=native_arch, verbose=verbose,
+                timings=timings)
+            if not ok:
+                raise _compile_error(ws, specs, out, diags, _last_built(ws, variant), what="the PyTorch op library")
+            compiled = compiled or "no work to do" not in out
+        _record_built(ws, variant, specs)
     return BuildResult(ws.library_path(variant), specs, fm.written, from_cache, compiled,
-                       time.perf_counter() - t0, variant, timings)
+                       time.perf_counter() - t0, variant, timings, torch_library)
 
 
 def _built_record(ws: Workspace, variant: str) -> Path:
@@ -126,9 +138,9 @@ def _record_built(ws: Workspace, variant: str, specs: list[OpSpec]) -> None:
 
 
 def _compile_error(ws: Workspace, specs: list[OpSpec], out: str, diags: list[cmake.Diagnostic],
-                   last_built: dict[str, str] | None = None) -> BuildError:
+                   last_built: dict[str, str] | None = None, what: str = "the op library") -> BuildError:
     if not diags:
-        return BuildError("building the op library failed", details=cmake._tail(out, 40),
+        return BuildError(f"building {what} failed", details=cmake._tail(out, 40),
                           fix="see the output above; `opkit build -v` shows every command")
     kernels = {str(ws.kernel_file(s.folder).resolve()): s for s in specs}
     first = next((d for d in diags if str(Path(d.file).resolve()) in kernels), diags[0])
@@ -145,5 +157,5 @@ def _compile_error(ws: Workspace, specs: list[OpSpec], out: str, diags: list[cma
                     kernel_signature(spec).replace("\n", "\n  "))
         fix = (f"if the spec changed, update the kernel's signature; a fresh skeleton is in "
                f"{ws.rel(ws.generated_dir / 'skeletons' / (spec.folder + '.cc'))}")
-    return BuildError(f"compiling the op library failed in {ws.rel(first.file)}",
+    return BuildError(f"compiling {what} failed in {ws.rel(first.file)}",
                       where=f"{ws.rel(first.file)}:{first.line}:{first.col}", details=details, fix=fix)
