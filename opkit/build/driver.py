@@ -51,8 +51,9 @@ def generate(ws: Workspace, specs: list[OpSpec], hashes: dict[str, str], *, dry_
 
 
 def build(ws: Workspace, *, sanitize: bool = False, native_arch: bool = False, verbose: bool = False,
-          force_import: bool = False, torch: bool = False) -> BuildResult:
-    """Build the ONNX Runtime op library; with `torch`, also the PyTorch op library (opkit.build.torchlib)."""
+          force_import: bool = False, torch: bool = False, torch_cpp: bool = False) -> BuildResult:
+    """Build the ONNX Runtime op library; with `torch`, also the PyTorch op library (opkit.build.torchlib),
+    with `torch_cpp` also its schemas library and C++ runner (TorchScript, AOTInductor)."""
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     variant = variant_name(sanitize)
@@ -98,12 +99,12 @@ def build(ws: Workspace, *, sanitize: bool = False, native_arch: bool = False, v
             raise _compile_error(ws, specs, out, diags, _last_built(ws, variant))
         compiled = "no work to do" not in out
         torch_library = None
-        if torch:
+        if torch or torch_cpp:
             from opkit.build.torchlib import build_torch_library
 
             torch_library, out, diags, ok = build_torch_library(
                 ws, specs, variant, tools, sanitize=sanitize, native_arch=native_arch, verbose=verbose,
-                timings=timings)
+                timings=timings, cpp_runner=torch_cpp)
             if not ok:
                 raise _compile_error(ws, specs, out, diags, _last_built(ws, variant), what="the PyTorch op library")
             compiled = compiled or "no work to do" not in out

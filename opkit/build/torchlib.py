@@ -47,20 +47,33 @@ def torch_cmake_dir() -> Path:
     return prefix
 
 
+def runner_path(ws: Workspace, variant: str) -> Path:
+    from opkit.codegen.torch import RUNNER_TARGET
+
+    return ws.library_path(variant).parent.parent / "bin" / RUNNER_TARGET
+
+
+def schemas_path(ws: Workspace, variant: str) -> Path:
+    from opkit.codegen.torch import SCHEMAS_TARGET
+
+    return ws.library_path(variant).parent / f"lib{SCHEMAS_TARGET}.so"
+
+
 def build_torch_library(ws: Workspace, specs: list[OpSpec], variant: str, tools: cmake.Tools, *,
-                        sanitize: bool, native_arch: bool, verbose: bool,
-                        timings: dict[str, float]) -> tuple[Path, str, list[cmake.Diagnostic], bool]:
-    """Generate, configure and build the library. Returns (library, ninja output, diagnostics, ok)."""
+                        sanitize: bool, native_arch: bool, verbose: bool, timings: dict[str, float],
+                        cpp_runner: bool = False) -> tuple[Path, str, list[cmake.Diagnostic], bool]:
+    """Generate, configure and build the library (with `cpp_runner`, also the schemas library and
+    opkit-torch-runner, for TorchScript and AOTInductor). Returns (library, ninja output, diagnostics, ok)."""
     import torch
 
-    from opkit.codegen.torch import render_torch_library
+    from opkit.codegen.torch import LIBRARY_TARGET, RUNNER_TARGET, SCHEMAS_TARGET, render_torch_library
 
     prefix = torch_cmake_dir()
     t = time.perf_counter()
     fm = FileManager(ws.generated_dir)
     for rel, text in sorted(render_torch_library(specs, torch.__version__).items()):
         fm.write(rel, text)
-    fm.remove_stale("torch", (".cc",))
+    fm.remove_stale("torch", (".cc", ".h"))
     timings["generate torch"] = time.perf_counter() - t
     lib = library_path(ws, variant)
     defs = {
@@ -72,10 +85,11 @@ def build_torch_library(ws: Workspace, specs: list[OpSpec], variant: str, tools:
         "CMAKE_PREFIX_PATH:PATH": str(prefix),
     }
     t = time.perf_counter()
-    with ui.step("building the PyTorch op library"):
-        cmake.configure(tools, ws.generated_dir / "torch", ws.variant_dir(variant) / "torch", defs)
+    cmake.configure(tools, ws.generated_dir / "torch", ws.variant_dir(variant) / "torch", defs)
     timings["configure torch"] = time.perf_counter() - t
     t = time.perf_counter()
-    ok, out, diags = cmake.build(tools, ws.variant_dir(variant) / "torch", verbose=verbose)
+    targets = [LIBRARY_TARGET] + ([SCHEMAS_TARGET, RUNNER_TARGET] if cpp_runner else [])
+    with ui.step("building the PyTorch op library" + (" and its C++ runner" if cpp_runner else "")):
+        ok, out, diags = cmake.build(tools, ws.variant_dir(variant) / "torch", verbose=verbose, targets=targets)
     timings["compile torch"] = time.perf_counter() - t
     return lib, out, diags, ok

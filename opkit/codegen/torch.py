@@ -17,6 +17,8 @@ from opkit.spec.dtypes import DTYPES
 from opkit.spec.model import Attr, OpSpec, snake_case
 
 LIBRARY_TARGET = "opkit_torch"
+SCHEMAS_TARGET = "opkit_torch_schemas"  # the schemas, for the C++ runners (never loaded into Python)
+RUNNER_TARGET = "opkit-torch-runner"
 INFO_MARKER = "OPKIT_TORCH_INFO"
 
 # c10::ScalarType's enumerator for each of opkit's dtypes (the C++ side of DTYPES[...].torch_name).
@@ -77,17 +79,34 @@ def library_info(specs: Sequence[OpSpec], torch_version: str) -> dict[str, Any]:
                     for s in specs]}
 
 
+def _schemas(specs: Sequence[OpSpec]) -> list[dict[str, Any]]:
+    """Per torch namespace, the schema definitions torch.library.custom_op makes in Python (opkit.torchop)."""
+    from opkit.torchop.schema import torch_schema
+
+    by_ns: dict[str, list[str]] = {}
+    for s in specs:
+        by_ns.setdefault(s.torch_namespace, []).append(snake_case(s.name) + torch_schema(s))
+    return [{"name": ns, "defs": defs} for ns, defs in sorted(by_ns.items())]
+
+
 def render_torch_library(specs: Sequence[OpSpec], torch_version: str) -> dict[str, str]:
-    """Every generated file of the PyTorch op library, relative to the generated folder (under torch/)."""
+    """Every generated file of the PyTorch op library, its schemas library and its C++ runner, relative
+    to the generated folder (under torch/)."""
+    from opkit.native.runner import render_runner
+
     views = [torch_op_view(s) for s in specs]
     info = json.dumps(library_info(specs, torch_version), sort_keys=True)
+    dtypes = [{"name": d.name, "cpp": d.cpp, "aten": ATEN_SCALAR[d.name]} for d in DTYPES.values()]
     files = {
-        "torch/include/opkit/torch_glue.h": render(
-            "torch/glue.h.j2", dtypes=[{"name": d.name, "cpp": d.cpp, "aten": ATEN_SCALAR[d.name]}
-                                       for d in DTYPES.values()]),
+        "torch/include/opkit/torch_glue.h": render("torch/glue.h.j2", dtypes=dtypes),
+        "torch/schemas.cc": render("torch/schemas.cc.j2", namespaces=_schemas(specs)),
+        "torch/runner/npy.h": render_runner("")["npy.h"],  # the ONNX Runtime runner's .npy reader and writer
+        "torch/runner/main.cc": render("torch/runner.cc.j2", dtypes=dtypes, opkit_version=__version__,
+                                       torch_version=torch_version),
         "torch/info.cc": render("torch/info.cc.j2", info_literal=f'"{INFO_MARKER}" R"opkit({info})opkit"',
                                 marker_length=len(INFO_MARKER)),
-        "torch/CMakeLists.txt": render("torch/CMakeLists.txt.j2", ops=views, target=LIBRARY_TARGET),
+        "torch/CMakeLists.txt": render("torch/CMakeLists.txt.j2", ops=views, target=LIBRARY_TARGET,
+                                       schemas_target=SCHEMAS_TARGET, runner_target=RUNNER_TARGET),
     }
     for v in views:
         files[f"torch/{v['folder']}.torch.cc"] = render("torch/op.cc.j2", op=v)
