@@ -81,7 +81,7 @@ def torch_build(tmp_path_factory) -> Path:
     build = tmp_path_factory.mktemp("torch-build")
     p = subprocess.run([sys.executable, "-c", "from pathlib import Path; from opkit.build.driver import build; "
                         "from opkit.build.workspace import Workspace; "
-                        "print(build(Workspace(Path('.').resolve()), torch_cpp=True).torch_library)"],
+                        "print(build(Workspace(Path('.').resolve()), runtimes=['torch-cpp']).library_for('torch'))"],
                        cwd=REPO, env={**__import__("os").environ, "OPKIT_BUILD_DIR": str(build)},
                        capture_output=True, text=True, timeout=900)
     assert p.returncode == 0, p.stderr[-3000:]

@@ -23,11 +23,12 @@ def run(args: argparse.Namespace) -> int:
 
     ws = find_workspace(explicit=args.workspace)
     ui.info(f"building the op library of {ws.root}")
-    result = build(ws, sanitize=args.sanitize, native_arch=args.native, verbose=args.verbose, torch=args.torch)
+    result = build(ws, sanitize=args.sanitize, native_arch=args.native, verbose=args.verbose,
+                   runtimes=("ort", "torch") if args.torch else ("ort",))
     state = "built" if result.compiled else "up to date"
     ops = ", ".join(s.qualname for s in result.specs)
     ui.info(f"{state} in {result.seconds:.2f} s: {len(result.specs)} op(s): {ops}")
     print(result.library)
-    if result.torch_library is not None:
-        print(result.torch_library)
+    if args.torch:
+        print(result.library_for("torch"))
     return 0

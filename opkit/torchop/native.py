@@ -90,10 +90,9 @@ def load_native(target: Path | str | None = None, *, sanitize: bool = False) -> 
 
     ws = find_workspace(explicit=target) if target is not None else find_workspace()
     import_ops(ws)  # defines every op's schema (torch.library.custom_op) before its kernels load
-    result = build(ws, sanitize=sanitize, torch=True)
-    assert result.torch_library is not None
-    load_library(result.torch_library)
-    return result.torch_library
+    lib = build(ws, sanitize=sanitize, runtimes=("torch",)).library_for("torch")
+    load_library(lib)
+    return lib
 
 
 def loaded_libraries() -> list[Path]:
