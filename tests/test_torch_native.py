@@ -10,6 +10,7 @@ library cannot be unloaded, and the pytest process must keep running the referen
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -218,3 +219,64 @@ def test_cpp_runner_runs_the_model_file_with_the_native_kernel(torch_build, tmp_
            str(tmp_path / "out_bad")]
     p = subprocess.run(bad, capture_output=True, text=True, timeout=300)
     assert p.returncode == 1 and "scaled_gelu" in p.stderr, p.stderr[-2000:]
+
+
+# ---- the three runtimes catch a wrong kernel; a crash names the op -----------------------------
+CRASH_MODEL = """
+import torch
+from ops.null_deref.spec import null_deref
+
+
+class M(torch.nn.Module):
+    def forward(self, x):
+        return null_deref(x) * 2
+
+
+model = M()
+example_inputs = (torch.randn(4000),)
+"""
+
+
+def _verify(root: Path, model: str, *runtimes: str, rc: int) -> tuple[subprocess.CompletedProcess, dict]:
+    import os
+
+    out = root / "report.json"
+    out.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "opkit", "verify", model, "--json", str(out)]
+    cmd += [a for r in runtimes for a in ("--runtime", r)]
+    p = subprocess.run(cmd, cwd=root, env=dict(os.environ, OPKIT_BUILD_DIR=str(root / "build")),
+                       capture_output=True, text=True, timeout=900)
+    assert p.returncode == rc, p.stdout[-3000:] + p.stderr[-3000:]
+    return p, (json.loads(out.read_text()) if out.is_file() else {})
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_wrong_kernel_fails_under_each_torch_runtime_and_a_crash_names_the_op(tmp_path):
+    root = tmp_path / "ws"
+    (root / "ops").mkdir(parents=True)
+    shutil.copytree(REPO / "ops" / "scaled_gelu", root / "ops" / "scaled_gelu")
+    shutil.copytree(REPO / "tests" / "fixtures" / "broken" / "null_deref", root / "ops" / "null_deref")
+    shutil.copy(REPO / "CMakeLists.txt", root / "CMakeLists.txt")
+    shutil.copy(REPO / "examples" / "gelu_mlp.py", root / "model.py")
+    (root / "crash.py").write_text(CRASH_MODEL)
+    three = ("torch", "torchscript", "aoti")
+
+    p, rep = _verify(root, "model.py", *three, rc=0)
+    assert rep["ok"] and {r["name"] for r in rep["runtimes"]} == set(three)
+    assert "compiled:" in p.stderr
+
+    kernel = root / "ops" / "scaled_gelu" / "scaled_gelu.cc"
+    kernel.write_text(kernel.read_text().replace("half_alpha * v *", "half_alpha * v * 1.01f *"))
+    p, rep = _verify(root, "model.py", *three, rc=1)
+    assert not rep["ok"]
+    for rt in three:
+        assert any(f"{rt})" in f and "opkit.examples::ScaledGelu" in f for f in rep["failures"]), (rt, rep["failures"])
+    # the AOTInductor package is reused: the model did not change (the kernel lives in the library)
+    assert "cached:" in p.stderr
+    assert len(list((root / "build" / "torch-cache").glob("aoti-*.pt2"))) == 1
+
+    for rt in ("torch", "torchscript"):
+        p, _ = _verify(root, "crash.py", rt, rc=1)
+        assert "Traceback" not in p.stderr
+        assert "test.broken::NullDeref" in p.stderr and "SIGSEGV" in p.stderr, p.stderr[-3000:]
