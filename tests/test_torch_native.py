@@ -280,3 +280,37 @@ def test_wrong_kernel_fails_under_each_torch_runtime_and_a_crash_names_the_op(tm
         p, _ = _verify(root, "crash.py", rt, rc=1)
         assert "Traceback" not in p.stderr
         assert "test.broken::NullDeref" in p.stderr and "SIGSEGV" in p.stderr, p.stderr[-3000:]
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_package_with_torch_library_runs_native_kernels(torch_build, tmp_path):
+    """`opkit package --torch`: in a fresh venv, taking an op from the package loads libopkit_torch.so."""
+    import os
+
+    p = subprocess.run([sys.executable, "-m", "opkit", "package", "--torch", "--name", "t12-ops", "-o",
+                        str(tmp_path / "dist")], cwd=REPO, env=dict(os.environ, OPKIT_BUILD_DIR=str(torch_build)),
+                       capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stderr[-3000:]
+    wheel = Path(p.stdout.strip().splitlines()[-1])
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    inst = subprocess.run([str(py), "-m", "pip", "install", "--no-index", "--no-deps", "-q", str(wheel)],
+                          capture_output=True, text=True)
+    assert inst.returncode == 0, inst.stderr
+    script = textwrap.dedent("""
+        import torch
+        from t12_ops import scaled_gelu
+        x = torch.linspace(-3, 3, 101)
+        assert (scaled_gelu(x, 2.0) - scaled_gelu.reference(x, 2.0)).abs().max() < 1e-5
+        try:
+            scaled_gelu(x.half())
+        except RuntimeError as exc:
+            print(exc)
+    """)
+    # opkit from this checkout (the venv's system site-packages may hold another one)
+    run = subprocess.run([str(py), "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                         env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert run.returncode == 0, run.stderr
+    assert "opkit.examples::ScaledGelu: no kernel for T=float16" in run.stdout  # the C++ glue answered
