@@ -314,3 +314,42 @@ def test_package_with_torch_library_runs_native_kernels(torch_build, tmp_path):
                          env=dict(os.environ, PYTHONPATH=str(REPO)))
     assert run.returncode == 0, run.stderr
     assert "opkit.examples::ScaledGelu: no kernel for T=float16" in run.stdout  # the C++ glue answered
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_libtorch_example_app_runs_the_aoti_package(torch_build, tmp_path):
+    """examples/cpp/libtorch: a user's own C++ program (AOTIModelPackageLoader + the op libraries)."""
+    import torch
+    import torch.utils
+
+    from opkit.build.cmake import find_tools
+    from opkit.torchop.export import export_aoti
+    from opkit.verify.modelfile import load_model_file
+
+    mf = load_model_file(REPO / "examples" / "gelu_mlp.py", REPO)
+    pt2 = tmp_path / "gelu_mlp.pt2"
+    export_aoti(mf.model, mf.example_inputs, mf.dynamic_shapes, pt2, torch_build / "aoti-cache")
+    tools = find_tools()
+    build = tmp_path / "app"
+    c = subprocess.run([tools.cmake, "-S", str(REPO / "examples" / "cpp" / "libtorch"), "-B", str(build), "-G",
+                        "Ninja", f"-DCMAKE_MAKE_PROGRAM={tools.ninja}", f"-DCMAKE_CXX_COMPILER={tools.cxx}",
+                        f"-DCMAKE_PREFIX_PATH={torch.utils.cmake_prefix_path}"], capture_output=True, text=True)
+    assert c.returncode == 0, c.stdout + c.stderr
+    b = subprocess.run([tools.cmake, "--build", str(build)], capture_output=True, text=True)
+    assert b.returncode == 0, b.stdout + b.stderr
+    assert "warning" not in b.stdout.lower()
+    exe = build / "gelu_mlp_aoti"
+    lib_dir = torch_build / "release" / "lib"
+    p = subprocess.run([str(exe), str(pt2), str(lib_dir), "5"], capture_output=True, text=True, timeout=120,
+                       env={"PATH": "/usr/bin:/bin"})  # a bare environment: no Python anywhere
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.split("\n")
+    assert lines[0] == "shape 5 32"
+    got = np.array([float(v) for v in lines[1:] if v], dtype=np.float32).reshape(5, 32)
+    x = torch.sin(torch.arange(5 * 64, dtype=torch.float32) * 0.01).reshape(5, 64)
+    with torch.no_grad():
+        want = mf.model(x).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    bad = subprocess.run([str(exe), str(pt2), str(tmp_path)], capture_output=True, text=True)
+    assert bad.returncode == 1 and "cannot load" in bad.stderr
