@@ -82,11 +82,12 @@ def torch_build(tmp_path_factory) -> Path:
     build = tmp_path_factory.mktemp("torch-build")
     p = subprocess.run([sys.executable, "-c", "from pathlib import Path; from opkit.build.driver import build; "
                         "from opkit.build.workspace import Workspace; "
-                        "print(build(Workspace(Path('.').resolve()), runtimes=['torch-cpp']).library_for('torch'))"],
+                        "print(build(Workspace(Path('.').resolve()), runtimes=['torch-cpp'], verbose=True).library_for('torch'))"],
                        cwd=REPO, env={**__import__("os").environ, "OPKIT_BUILD_DIR": str(build)},
                        capture_output=True, text=True, timeout=900)
     assert p.returncode == 0, p.stderr[-3000:]
-    assert "warning:" not in p.stderr, p.stderr[-3000:]
+    assert "Building CXX object" in p.stderr  # verbose: the compiler's output is in stderr
+    assert "warning:" not in p.stderr, p.stderr[-3000:]  # the generated glue and runner compile warning-free
     return build
 
 
@@ -173,8 +174,9 @@ def test_bundled_ops_native_in_eager_match_their_references(torch_build, tmp_pat
     assert "int64" in out["ops"]["TopKLastAxis"]["dtypes"]
     assert "opkit.examples::ScaledGelu: no kernel for T=float16" in out["native_error"]
     assert out["compiled_ok"]
-    assert out["graphs"] == [["opkit_examples.scaled_gelu.default", "<built-in function mul>"]] or \
-        any("scaled_gelu" in t for t in out["graphs"][0]) and not any("erf" in t for t in out["graphs"][0])
+    (graph,) = out["graphs"]  # one graph (fullgraph=True) that calls the op once, not its reference's erf/mul
+    assert [t for t in graph if "scaled_gelu" in t] == ["opkit_examples.scaled_gelu.default"], graph
+    assert not any("erf" in t for t in graph), graph
     for folder, res in out["opcheck"].items():
         assert set(res.values()) == {"SUCCESS"}, (folder, res)
 
