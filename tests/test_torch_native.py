@@ -355,3 +355,22 @@ def test_libtorch_example_app_runs_the_aoti_package(torch_build, tmp_path):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
     bad = subprocess.run([str(exe), str(pt2), str(tmp_path)], capture_output=True, text=True)
     assert bad.returncode == 1 and "cannot load" in bad.stderr
+
+
+@pytest.mark.e2e
+def test_opkit_test_runs_the_cases_on_the_native_kernel_in_torch(torch_build, tmp_path):
+    """`opkit test --runtime torch`: the conformance cases (16-bit, variadic, empty tensors...) call the torch
+    op on the native kernel, with torch.library.opcheck on each op's first case."""
+    import os
+
+    out = tmp_path / "report.json"
+    p = subprocess.run([sys.executable, "-m", "opkit", "test", "WeightedSum", "UniqueConsecutive", "--runtime",
+                        "torch", "--json", str(out)], cwd=REPO,
+                       env=dict(os.environ, OPKIT_BUILD_DIR=str(torch_build)), capture_output=True, text=True,
+                       timeout=900)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    rep = json.loads(out.read_text())
+    ops = {o["name"]: o for o in rep["ops"]}
+    assert set(ops) == {"WeightedSum", "UniqueConsecutive"}
+    for o in ops.values():
+        assert o["runtime"] == "torch" and o["failed"] == 0 and o["cases"] - o["skipped"] >= 5, o
