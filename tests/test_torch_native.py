@@ -52,6 +52,16 @@ def test_library_for_another_torch_version_is_refused(tmp_path):
     assert "opkit build --torch" in text
 
 
+def test_opkit_info_reads_the_torch_record_without_loading(tmp_path):
+    lib = tmp_path / "libopkit_torch.so"
+    record = {"opkit_version": "0.1.0", "torch_version": "2.9.1",
+              "ops": [{"domain": "d", "name": "Op", "torch_op": "d::op", "signature": "op(x: Tensor) -> Tensor"}]}
+    lib.write_bytes(FAKE_ELF + b"OPKIT_TORCH_INFO" + json.dumps(record).encode() + b"\0")
+    p = subprocess.run([sys.executable, "-m", "opkit", "info", str(lib)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "torch:           2.9.1" in p.stdout and "d::Op (torch op d::op)" in p.stdout
+
+
 def test_a_file_without_the_record_is_refused(tmp_path):
     from opkit.errors import OpkitError
     from opkit.torchop.native import load_library
