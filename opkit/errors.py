@@ -121,3 +121,8 @@ class BackendUnsupportedError(OpkitError):
 
 class ModelCheckError(OpkitError):
     """`opkit check` (or verify's check after export) found custom-domain nodes that do not match the specs."""
+
+
+class LibraryVersionError(OpkitError):
+    """A native op library was built for another version of the runtime that loads it (torch's C++ ABI is not
+    stable across versions): refused before loading, naming both versions."""

@@ -60,7 +60,9 @@ def build(ws: Workspace, *, sanitize: bool = False, native_arch: bool = False, v
           force_import: bool = False, runtimes: list[str] | tuple[str, ...] | None = ("ort",),
           hold: contextlib.ExitStack | None = None) -> BuildResult:
     """Generate the glue and build the libraries of `runtimes` (library kinds: "ort" = libopkit_ops.so,
-    "openvino" = the OpenVINO extension); None: every library whose runtime is installed (`opkit build`).
+    "openvino" = the OpenVINO extension, "torch" = the PyTorch op library, "torch-cpp" = that plus its schemas
+    library and C++ runner); None: every library whose runtime is installed (`opkit build`), except the torch
+    ones, which build only when asked (a CMake project of their own: opkit.build.torchlib).
     With `hold` (opkit test / verify), the library is held for the caller (a shared library_lock entered on
     `hold` before the build lock is released): a later build that would rewrite it waits until the caller's
     ExitStack closes. Do not call it again while holding."""
@@ -112,20 +114,34 @@ def build(ws: Workspace, *, sanitize: bool = False, native_arch: bool = False, v
         timings["configure"] = time.perf_counter() - t
         t = time.perf_counter()
         with contextlib.ExitStack() as rewriting:
-            targets = rt_libs.targets(kinds)
+            # The ONNX Runtime library is also built for the torch kinds: it compiles fast and reports a kernel's
+            # compile errors before the torch glue (about 9 s per op) does.
+            targets = rt_libs.targets(kinds) or rt_libs.targets(["ort"])
             if not cmake.up_to_date(tools, ws.variant_dir(variant), targets):  # wait for runs using the library
                 rewriting.enter_context(library_lock(ws.build_dir, shared=False))
             ok, out, diags = cmake.build(tools, ws.variant_dir(variant), verbose=verbose, targets=targets)
         timings["compile"] = time.perf_counter() - t
         if not ok:
             raise _compile_error(ws, specs, out, diags, _last_built(ws, variant))
-        _record_built(ws, variant, specs)
         compiled = "no work to do" not in out
+        extra = {k: rt_libs.library_path(ws, variant, k) for k in kinds if k != "ort"}
+        if "torch-cpp" in extra:  # the same op library as "torch"
+            extra["torch"] = extra["torch-cpp"]
+        torch_kinds = [k for k in kinds if k in rt_libs.TORCH_KINDS]
+        if torch_kinds:
+            from opkit.build.torchlib import build_torch_library
+
+            lib, out, diags, ok = build_torch_library(
+                ws, specs, variant, tools, sanitize=sanitize, native_arch=native_arch, verbose=verbose,
+                timings=timings, cpp_runner="torch-cpp" in torch_kinds)
+            if not ok:
+                raise _compile_error(ws, specs, out, diags, _last_built(ws, variant), what="the PyTorch op library")
+            compiled = compiled or "no work to do" not in out
+        _record_built(ws, variant, specs)
         if hold is not None:
             hold.enter_context(library_lock(ws.build_dir, shared=True))
     return BuildResult(ws.library_path(variant), specs, fm.written, from_cache, compiled,
-                       time.perf_counter() - t0, variant, timings,
-                       {k: rt_libs.library_path(ws, variant, k) for k in kinds if k != "ort"})
+                       time.perf_counter() - t0, variant, timings, extra)
 
 
 def _built_record(ws: Workspace, variant: str) -> Path:
@@ -154,9 +170,9 @@ def _record_built(ws: Workspace, variant: str, specs: list[OpSpec]) -> None:
 
 
 def _compile_error(ws: Workspace, specs: list[OpSpec], out: str, diags: list[cmake.Diagnostic],
-                   last_built: dict[str, str] | None = None) -> BuildError:
+                   last_built: dict[str, str] | None = None, what: str = "the op library") -> BuildError:
     if not diags:
-        return BuildError("building the op library failed", details=cmake._tail(out, 40),
+        return BuildError(f"building {what} failed", details=cmake._tail(out, 40),
                           fix="see the output above; `opkit build -v` shows every command")
     kernels = {str(ws.kernel_file(s.folder).resolve()): s for s in specs}
     first = next((d for d in diags if str(Path(d.file).resolve()) in kernels), diags[0])
@@ -173,5 +189,5 @@ def _compile_error(ws: Workspace, specs: list[OpSpec], out: str, diags: list[cma
                     kernel_signature(spec).replace("\n", "\n  "))
         fix = (f"if the spec changed, update the kernel's signature; a fresh skeleton is in "
                f"{ws.rel(ws.generated_dir / 'skeletons' / (spec.folder + '.cc'))}")
-    return BuildError(f"compiling the op library failed in {ws.rel(first.file)}",
+    return BuildError(f"compiling {what} failed in {ws.rel(first.file)}",
                       where=f"{ws.rel(first.file)}:{first.line}:{first.col}", details=details, fix=fix)

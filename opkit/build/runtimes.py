@@ -13,6 +13,9 @@ from typing import Any
 from opkit.errors import BuildError, RuntimeMissingError
 
 TARGETS = {"ort": "opkit_ops", "openvino": "opkit_openvino"}
+# Built by a CMake project of their own (opkit.build.torchlib), only when asked: "torch" is the PyTorch op
+# library (eager, torch.compile), "torch-cpp" adds the schemas library and opkit-torch-runner.
+TORCH_KINDS = ("torch", "torch-cpp")
 OPENVINO_INSTALL = "pip install 'opkit[openvino]'  (or: pip install openvino)"
 
 
@@ -26,8 +29,8 @@ def kinds(asked: list[str] | tuple[str, ...] | None) -> list[str]:
         return ["ort"] + (["openvino"] if openvino_installed() else [])
     out = []
     for k in asked:
-        if k not in TARGETS:
-            raise BuildError(f"no library kind {k!r}", expected=", ".join(TARGETS))
+        if k not in TARGETS and k not in TORCH_KINDS:
+            raise BuildError(f"no library kind {k!r}", expected=", ".join((*TARGETS, *TORCH_KINDS)))
         if k == "openvino" and not openvino_installed():
             raise RuntimeMissingError("the OpenVINO extension cannot be built: the openvino package is not installed",
                                       fix=OPENVINO_INSTALL)
@@ -46,10 +49,15 @@ def cmake_defs() -> dict[str, str]:
 
 
 def targets(kinds_: list[str]) -> list[str]:
-    return [TARGETS[k] for k in kinds_]
+    """The targets of the workspace's CMake project (the torch kinds build in their own)."""
+    return [TARGETS[k] for k in kinds_ if k in TARGETS]
 
 
 def library_path(ws: Any, variant: str, kind: str) -> Path:
+    if kind in TORCH_KINDS:  # torch-cpp: the same op library; its runner and schemas sit beside it
+        from opkit.build.torchlib import library_path as torch_library_path
+
+        return torch_library_path(ws, variant)
     return ws.library_path(variant).parent / f"lib{TARGETS[kind]}.so"
 
 

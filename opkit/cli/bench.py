@@ -69,6 +69,11 @@ def _bench(args: argparse.Namespace, threads: int, runtime: str):  # noqa: ANN20
         if not model.is_file():
             raise UsageError(f"no such model file: {model}", fix="pass a model.py defining `model` and "
                              "`example_inputs`, or an op name")
+        if runtime == "torch":
+            raise UsageError("opkit bench model.py --runtime torch is not supported: the torch bench times one op",
+                             expected="opkit bench OP --runtime torch",
+                             fix="bench the op (`opkit bench ScaledGelu --runtime torch`), or time the model with "
+                                 "--runtime onnxruntime")
         ws = find_workspace(start=model.resolve().parent, explicit=args.workspace)
         return bench_model(ws, model, threads=threads, budget=args.budget, spread=args.spread,
                            eager=not args.no_eager, spin=args.spin, runtime=runtime)
@@ -76,6 +81,11 @@ def _bench(args: argparse.Namespace, threads: int, runtime: str):  # noqa: ANN20
     if args.against and not Path(args.against).is_file():
         raise UsageError(f"no such model: {args.against}", fix="pass an .onnx file for --against")
     ws = find_workspace(explicit=args.workspace)
+    if runtime == "torch":  # inside PyTorch: native vs reference vs torch's own ops (opkit/bench/torch.py)
+        from opkit.bench.torch import bench_op_torch
+
+        return bench_op_torch(ws, target, sizes=sizes, dtypes=args.dtype, threads=threads, budget=args.budget,
+                              spread=args.spread, row=args.row)
     return bench_op(ws, target, sizes=sizes, dtypes=args.dtype, threads=threads, budget=args.budget,
                     spread=args.spread, eager=not args.no_eager,
                     against=Path(args.against) if args.against else None, spin=args.spin,

@@ -15,9 +15,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="a Python file defining `model`, `example_inputs` and optionally `dynamic_shapes`")
     p.add_argument("-o", "--output", metavar="FILE.onnx", help="where to write the model (default: <model>.onnx; "
                                                                  "<model>.xml with --runtime openvino)")
-    p.add_argument("--runtime", choices=("onnxruntime", "openvino"), default="onnxruntime",
+    p.add_argument("--runtime", choices=("onnxruntime", "openvino", "torchscript", "aoti"), default="onnxruntime",
                    help="onnxruntime: an .onnx model (default); openvino: OpenVINO IR (.xml + .bin) with the custom "
-                        "nodes kept, read through opkit's OpenVINO extension (which it needs to be read again)")
+                        "nodes kept, read through opkit's OpenVINO extension (which it needs to be read again); "
+                        "torchscript: a TorchScript module (.pt, torch.jit.trace; deprecated upstream); aoti: an "
+                        "AOTInductor package (.pt2, torch.export). The .pt/.pt2 run with the PyTorch op library "
+                        "(docs/runtime-torch.md)")
     p.add_argument("--workspace", metavar="DIR", help="the workspace (default: nearest folder with ops/ above the model)")
     p.add_argument("--external-data", action="store_true",
                    help="keep the weights in FILE.onnx.data beside the model (default: one self-contained file)")
@@ -39,17 +42,23 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"no such model file: {model_path}",
                          fix="pass the path of a Python file defining `model` and `example_inputs`")
     ov = args.runtime == "openvino"
-    out = Path(args.output) if args.output else model_path.with_suffix(".xml" if ov else ".onnx")
+    suffix = {"onnxruntime": ".onnx", "openvino": ".xml", "torchscript": ".pt", "aoti": ".pt2"}[args.runtime]
+    out = Path(args.output) if args.output else model_path.with_suffix(suffix)
     if ov and (args.decompose or out.suffix != ".xml"):
         raise UsageError("--runtime openvino writes OpenVINO IR: an .xml file (and its .bin), without --decompose",
                          got=str(out), fix="e.g. opkit export model.py --runtime openvino -o model.xml")
-    if not ov and out.suffix != ".onnx":
+    if args.runtime in ("torchscript", "aoti") and (args.decompose or out.suffix != suffix):
+        raise UsageError(f"--runtime {args.runtime} writes a {suffix} file, without --decompose", got=str(out),
+                         fix=f"e.g. opkit export model.py --runtime {args.runtime} -o model{suffix}")
+    if args.runtime == "onnxruntime" and out.suffix != ".onnx":
         raise UsageError(f"the output must be an .onnx file, got {out}", fix="e.g. -o model.onnx")
     if ov:
         from opkit.runtimes import get
 
         get("openvino").require()
     ws = find_workspace(start=model_path.resolve().parent, explicit=args.workspace)
+    if args.runtime in ("torchscript", "aoti"):
+        return _export_torch(args.runtime, model_path, out, ws)
     with ui.step("importing torch and the model"):
         import torch
 
@@ -175,3 +184,27 @@ def _check(path: Path, mf, eager: list) -> int:
     print("decomposed model matches eager in a stock onnxruntime: PASS" if ok else "FAIL: the decomposed model "
           "differs from eager")
     return 0 if ok else 1
+
+
+def _export_torch(runtime: str, model_path: Path, out: Path, ws) -> int:  # noqa: ANN001 - a Workspace
+    """A .pt (TorchScript) or .pt2 (AOTInductor) of the model: each opkit op one call of its torch op."""
+    with ui.step("importing torch and the model"):
+        from opkit.build.specs import add_to_path, import_ops
+        from opkit.torchop.export import export_aoti, export_torchscript
+        from opkit.verify.modelfile import load_model_file
+
+        add_to_path(ws)
+        mf = load_model_file(model_path, ws.root)
+        import_ops(ws)
+    if runtime == "torchscript":
+        with ui.step("exporting to TorchScript (torch.jit.trace; torch.jit is deprecated upstream: prefer "
+                     "--runtime aoti)"):
+            how = export_torchscript(mf.model, mf.example_inputs, out)
+        print(f"wrote {out} (torch.jit.{how})")
+    else:
+        cached = export_aoti(mf.model, mf.example_inputs, mf.dynamic_shapes, out, ws.build_dir / "torch-cache")
+        print(f"wrote {out} (AOTInductor package{', from the cache' if cached else ''})")
+    print("run it with the PyTorch op library: in Python opkit.load_native() (or torch.ops.load_library of "
+          "libopkit_torch.so) before loading it; in C++ libtorch load libopkit_torch_schemas.so and "
+          "libopkit_torch.so (`opkit build --torch`; docs/runtime-torch.md)")
+    return 0
