@@ -90,6 +90,10 @@ class ToolMissingError(OpkitError):
     """A tool opkit needs (cmake, ninja, a C++ compiler, ORT headers) is missing or too old."""
 
 
+class RuntimeMissingError(UsageError):
+    """A runtime was asked for (--runtime NAME) whose packages are not installed. Exit code 2."""
+
+
 class HeadersError(ToolMissingError):
     """ONNX Runtime's C/C++ headers could not be obtained."""
 

@@ -28,6 +28,11 @@ class BuildResult:
     seconds: float
     variant: str
     timings: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, Path] = field(default_factory=dict)  # other runtimes' libraries: kind -> file
+
+    def library_for(self, kind: str) -> Path:
+        """The library a runtime loads: "ort" (libopkit_ops.so) or another runtime's (e.g. "openvino")."""
+        return self.library if kind == "ort" else self.extra[kind]
 
 
 def variant_name(sanitize: bool) -> str:
@@ -50,7 +55,11 @@ def generate(ws: Workspace, specs: list[OpSpec], hashes: dict[str, str], *, dry_
 
 
 def build(ws: Workspace, *, sanitize: bool = False, native_arch: bool = False, verbose: bool = False,
-          force_import: bool = False) -> BuildResult:
+          force_import: bool = False, runtimes: list[str] | tuple[str, ...] | None = ("ort",)) -> BuildResult:
+    """Build the libraries of `runtimes` (library kinds: "ort" = libopkit_ops.so, "openvino" = the
+    OpenVINO extension); None: every library whose runtime is installed (`opkit build`)."""
+    from opkit.build import runtimes as rt_libs
+
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     variant = variant_name(sanitize)
@@ -76,6 +85,8 @@ def build(ws: Workspace, *, sanitize: bool = False, native_arch: bool = False, v
                              expected=kernel_signature(s),
                              fix=f"copy the skeleton from {ws.rel(ws.generated_dir / 'skeletons' / (s.folder + '.cc'))}"
                                  " (written now) and fill in the maths")
+        kinds = rt_libs.kinds(runtimes)
+        rt_libs.check_supported(kinds, specs)
         tools = cmake.find_tools()
         headers = ensure_headers()
         defs = {
@@ -85,19 +96,21 @@ def build(ws: Workspace, *, sanitize: bool = False, native_arch: bool = False, v
             "OPKIT_LIBRARY_DIR:PATH": str(ws.library_path(variant).parent),
             "OPKIT_SANITIZE:BOOL": "ON" if sanitize else "OFF",
             "OPKIT_NATIVE_ARCH:BOOL": "ON" if native_arch else "OFF",
-        }
+        } | rt_libs.cmake_defs()
         t = time.perf_counter()
         cmake.configure(tools, ws.root, ws.variant_dir(variant), defs)
         timings["configure"] = time.perf_counter() - t
         t = time.perf_counter()
-        ok, out, diags = cmake.build(tools, ws.variant_dir(variant), verbose=verbose)
+        ok, out, diags = cmake.build(tools, ws.variant_dir(variant), verbose=verbose,
+                                     targets=rt_libs.targets(kinds))
         timings["compile"] = time.perf_counter() - t
         if not ok:
             raise _compile_error(ws, specs, out, diags, _last_built(ws, variant))
         _record_built(ws, variant, specs)
         compiled = "no work to do" not in out
     return BuildResult(ws.library_path(variant), specs, fm.written, from_cache, compiled,
-                       time.perf_counter() - t0, variant, timings)
+                       time.perf_counter() - t0, variant, timings,
+                       {k: rt_libs.library_path(ws, variant, k) for k in kinds if k != "ort"})
 
 
 def _built_record(ws: Workspace, variant: str) -> Path:
