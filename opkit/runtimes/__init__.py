@@ -20,6 +20,8 @@ KNOWN: dict[str, str] = {
     "python": "opkit.runtimes.python_reference:PythonReference",
     "openvino": "opkit.runtimes.openvino:OpenVino",
     "openvino-cpp": "opkit.runtimes.openvino.cpp:OpenVinoCpp",
+    "executorch": "opkit.runtimes.executorch:ExecuTorch",
+    "executorch-cpp": "opkit.runtimes.executorch.cpp:ExecuTorchCpp",
 }
 DEFAULT = ("onnxruntime", "onnxruntime-cpp")
 ALL = "all"

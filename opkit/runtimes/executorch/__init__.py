@@ -1,0 +1,70 @@
+"""ExecuTorch (the successor of PyTorch Mobile) through its Python runtime, with opkit's ExecuTorch
+kernel library (libopkit_executorch.so) loaded: the eager model is exported to a .pte in which each
+opkit op is one custom call (its out variant), and the same kernel file runs there.
+
+prepare() makes the .pte (opkit.runtimes.executorch.pte); open() runs in the child process
+(opkit.runtimes.executorch.session). The C++ runner is opkit.runtimes.executorch.cpp.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from opkit.build.runtimes import EXECUTORCH_INSTALL
+from opkit.runtimes.base import Prepare, Runtime, Session
+
+PTE_NAME = "model.pte"
+# (id of the module, folder) -> the .pte made for it in this process: the Python runtime and the C++
+# runner of one verify share one export.
+_exported: dict[tuple[int, str], Path] = {}
+
+
+class ExecuTorch(Runtime):
+    name = "executorch"
+    label = "ExecuTorch (Python runtime) + libopkit_executorch.so"
+    short = "ExecuTorch"
+    artifact = "executorch"
+    requires = ("executorch",)
+    install = EXECUTORCH_INSTALL
+    library = "executorch"
+    sanitize = False  # the ExecuTorch kernel library is not built with the sanitizers
+    in_all = True
+    report_backend = "executorch"
+
+    def version(self) -> str:
+        from opkit.runtimes.executorch.runner import version
+
+        return version()
+
+    def prepare(self, ctx: Prepare) -> Path:
+        """Export the eager model to <art>/model.pte (once per verify, shared with the C++ runner)."""
+        if ctx.module is None:
+            raise NotImplementedError(f"{self.name}: needs the eager model (not the cached ONNX file)")
+        art = Path(ctx.art) if ctx.art else Path(".")
+        key = (id(ctx.module), str(art))
+        path = _exported.get(key)
+        if path is None or not path.is_file():
+            from opkit import ui
+            from opkit.runtimes.executorch.pte import export_program
+            from opkit.spec.decorator import registered_ops
+
+            with ui.step("exporting to ExecuTorch (torch.export -> edge -> .pte)"):
+                program = export_program(ctx.module, ctx.example_inputs, art / PTE_NAME, registered_ops(),
+                                         dynamic_shapes=ctx.dynamic_shapes)
+            ui.detail(f"{program.path}: {len(program.custom)} opkit op call(s) "
+                      f"({', '.join(program.custom) or 'none'}) in {program.seconds:.1f} s")
+            path = _exported[key] = program.path
+        if ctx.onnx_path is not None:  # report the outputs by the names the other runtimes use
+            from opkit.verify.driver import graph_ports
+
+            ctx.options["input_names"], ctx.options["output_names"] = graph_ports(ctx.onnx_path)
+        return path
+
+    def open(self, model: str, libraries: list[str], options: dict[str, Any]) -> Session:
+        from opkit.runtimes.executorch.session import EtSession
+
+        return EtSession(model, libraries, options)  # type: ignore[return-value]
+
+    def error_text(self, message: str) -> str:
+        return message.removeprefix("KernelError: ")
