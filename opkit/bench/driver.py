@@ -428,7 +428,8 @@ def bench_op(ws: Workspace, name: str, *, sizes: list[int], dtypes: list[str] | 
     rows: list[Row] = []
     cases: list[dict] = []
     skipped_against: set[str] = set()
-    with ui.step(f"exporting {op.spec.name}: one-node model and its reference as standard ONNX ops"):
+    what = "as standard ONNX ops" if rt.artifact == "onnx" else f"lowered to {rt.short}'s own kernels"
+    with ui.step(f"exporting {op.spec.name}: one-node model and its reference {what}"):
         for ci, combo in enumerate(combos):
             dlabel = ",".join(combo.values()) or ",".join(
                 sorted({op.spec.resolve(i.type, combo) for i in op.spec.inputs})) or "-"
@@ -439,7 +440,10 @@ def bench_op(ws: Workspace, name: str, *, sizes: list[int], dtypes: list[str] | 
                 layout, flat, attrs = layout_of(op, args)
                 shapes = [tuple(t.shape) for t in flat]
                 stem = f"c{ci}"
-                if exported is None or not _fits(exported[0], shapes) or \
+                if rt.artifact != "onnx":  # e.g. ExecuTorch: a program per size (its buffers are planned ahead)
+                    exported = rt.bench_models(op, lambda fn, la=layout, at=attrs: _module(fn, la, at), flat, art,
+                                               f"c{ci}_{n}")
+                elif exported is None or not _fits(exported[0], shapes) or \
                         (exported[1] is not None and not _fits(exported[1], shapes)):
                     stem = f"c{ci}_{n}" if exported is not None else stem
                     exported = _export_case(op, _module(op, layout, attrs), flat, art, stem)
@@ -457,7 +461,7 @@ def bench_op(ws: Workspace, name: str, *, sizes: list[int], dtypes: list[str] | 
                     variants["against"] = str(Path(against).resolve())
                 elif against is not None:
                     skipped_against.add(dlabel)
-                if flat and first_dtype:
+                if flat and first_dtype and rt.artifact == "onnx":
                     b = _builtin_model(art / f"builtin_{first_dtype}.onnx", first_dtype)
                     if b is not None:
                         variants["builtin"] = str(b)

@@ -22,6 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "stock onnxruntime without the op library); checked against eager")
     p.add_argument("--no-check", action="store_true", help="with --decompose: skip the check against eager")
     p.add_argument("--opset", type=int, help="the ONNX opset to export to (default: the exporter's)")
+    p.add_argument("--runtime", metavar="NAME", default=None,
+                   help="executorch: write an ExecuTorch program (-o model.pte; each opkit op one custom call, run "
+                        "with libopkit_executorch.so); default: an ONNX model")
     p.add_argument("--exporter", choices=("dynamo", "legacy"), default="dynamo",
                    help="dynamo: torch.export-based (default); legacy: the TorchScript exporter (dynamo=False) with "
                         "a symbolic function generated from each spec")
@@ -34,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     if not model_path.is_file():
         raise UsageError(f"no such model file: {model_path}",
                          fix="pass the path of a Python file defining `model` and `example_inputs`")
+    if args.runtime not in (None, "onnxruntime", "onnx"):
+        return _export_executorch(args, model_path)
     out = Path(args.output) if args.output else model_path.with_suffix(".onnx")
     if out.suffix != ".onnx":
         raise UsageError(f"the output must be an .onnx file, got {out}", fix="e.g. -o model.onnx")
@@ -91,6 +96,41 @@ def run(args: argparse.Namespace) -> int:
     if args.no_check:
         return 0
     return _check(dec.path, mf, eager)
+
+
+def _export_executorch(args: argparse.Namespace, model_path: Path) -> int:
+    """opkit export model.py --runtime executorch -o model.pte."""
+    from opkit.build.workspace import find_workspace
+    from opkit.runtimes import get
+
+    if args.runtime not in ("executorch", "executorch-cpp"):
+        raise UsageError(f"opkit export cannot write a model for the runtime {args.runtime!r}",
+                         expected="executorch (a .pte), or no --runtime (an ONNX model)", got=args.runtime)
+    if args.decompose:
+        raise UsageError("--decompose writes an ONNX model; it does not combine with --runtime executorch")
+    get("executorch").require()
+    out = Path(args.output) if args.output else model_path.with_suffix(".pte")
+    if out.suffix != ".pte":
+        raise UsageError(f"an ExecuTorch program is a .pte file, got {out}", fix="e.g. -o model.pte")
+    ws = find_workspace(start=model_path.resolve().parent, explicit=args.workspace)
+    with ui.step("importing torch and the model"):
+        from opkit.build.specs import add_to_path, import_ops
+        from opkit.spec.decorator import registered_ops
+        from opkit.verify.modelfile import load_model_file
+
+        add_to_path(ws)
+        mf = load_model_file(model_path, ws.root)
+        import_ops(ws)
+    mf.model.eval()
+    from opkit.runtimes.executorch.pte import export_program
+
+    with ui.step("exporting to ExecuTorch (torch.export -> edge -> .pte)"):
+        program = export_program(mf.model, mf.example_inputs, out, registered_ops(), dynamic_shapes=mf.dynamic_shapes)
+    print(f"wrote {out} ({len(program.operators)} operator(s); opkit ops: {', '.join(program.custom) or 'none'})")
+    if program.custom:
+        print("run it with the kernel library loaded: libopkit_executorch.so from `opkit build --runtime executorch` "
+              "(Python: ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL) before loading the program)")
+    return 0
 
 
 def _check(path: Path, mf, eager: list) -> int:

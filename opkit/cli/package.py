@@ -12,6 +12,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workspace", metavar="DIR", help="the workspace (default: nearest folder with ops/)")
     p.add_argument("--name", help="the package name (default: <workspace folder>_ops)")
     p.add_argument("--version", default="0.1.0", help="the package version (default: 0.1.0)")
+    p.add_argument("--runtime", action="append", metavar="NAME",
+                   help="also ship the library this runtime loads (executorch: libopkit_executorch.so, "
+                        "get_executorch_library_path()); repeatable")
     p.add_argument("-o", "--out-dir", default="dist", metavar="DIR", help="where to write the wheel (default: dist)")
 
 
@@ -21,10 +24,17 @@ def run(args: argparse.Namespace) -> int:
     from opkit.native.package import build_wheel
 
     ws = find_workspace(explicit=args.workspace)
-    with ui.step(f"building the op library of {ws.root}"):
-        built = build(ws)
+    kinds = ["ort"]
+    if getattr(args, "runtime", None):
+        from opkit.runtimes import get
+
+        kinds += [get(n).library for n in args.runtime if get(n).library]
+    kinds = list(dict.fromkeys(kinds))
+    with ui.step(f"building the op librar{'y' if len(kinds) == 1 else 'ies'} of {ws.root}"):
+        built = build(ws, runtimes=kinds)
     with ui.step("writing the wheel"):
-        wheel = build_wheel(ws, built.library, built.specs, Path(args.out_dir), name=args.name, version=args.version)
+        wheel = build_wheel(ws, built.library, built.specs, Path(args.out_dir), name=args.name, version=args.version,
+                            extra_libraries=[built.library_for(k) for k in kinds if k != "ort"])
     ui.detail(f"{len(built.specs)} op(s): {', '.join(s.qualname for s in built.specs)}; {len(wheel.files)} files")
     ui.info(f"install it with `pip install {wheel.path}`; then `import {wheel.package}; "
             f"{wheel.package}.get_library_path()`")

@@ -83,7 +83,8 @@ def _record_hash(data: bytes) -> str:
 
 
 def build_wheel(ws: Any, library: Path, specs: list, out_dir: Path, *, name: str | None = None,
-                version: str = "0.1.0") -> Wheel:
+                version: str = "0.1.0", extra_libraries: list[Path] | tuple = ()) -> Wheel:
+    """extra_libraries: other runtimes' libraries (e.g. libopkit_executorch.so), shipped beside the ORT one."""
     from opkit.native.info import read_library_info
 
     if not _VERSION.match(version):
@@ -97,6 +98,8 @@ def build_wheel(ws: Any, library: Path, specs: list, out_dir: Path, *, name: str
         files[f"{package}/{rel}"] = (text.encode(), 0o644)
     files[f"{package}/opkit_info.json"] = (json.dumps(info, indent=1, sort_keys=True).encode(), 0o644)
     files[f"{package}/lib/libopkit_ops.so"] = (library.read_bytes(), 0o755)
+    for extra in extra_libraries:
+        files[f"{package}/lib/{Path(extra).name}"] = (Path(extra).read_bytes(), 0o755)
     files[f"{package}/ops/__init__.py"] = (b'"""The op specs (opkit), one sub-package per op."""\n', 0o644)
     for s in specs:
         folder = ws.ops_dir / s.folder

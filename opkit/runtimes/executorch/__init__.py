@@ -61,6 +61,54 @@ class ExecuTorch(Runtime):
             ctx.options["input_names"], ctx.options["output_names"] = graph_ports(ctx.onnx_path)
         return path
 
+    def prepare_cases(self, spec: Any, cases: list[tuple[str, Path]], ws_root: Path, op: Any
+                      ) -> tuple[list[tuple[str, Path]], list[tuple[str, str]], dict[str, Any], str]:
+        """opkit test: each case's one-node model as a .pte (the op with the case's attributes, static
+        shapes); a case ExecuTorch cannot export is skipped with ExecuTorch's reason."""
+        import json
+
+        import numpy as np
+        import onnx
+        import torch
+
+        from opkit.codegen.executorch import unsupported
+        from opkit.errors import ExportError
+        from opkit.runtimes.executorch.pte import case_module, export_program
+
+        why = unsupported(spec)
+        if why:
+            return [], [(cid, f"ExecuTorch: {'; '.join(why)}") for cid, _ in cases], {}, PTE_NAME
+        run, skips = [], []
+        for cid, folder in cases:
+            names = [n for n, _ in json.loads((folder / "meta.json").read_text())["inputs"]]
+            inputs = tuple(torch.from_numpy(np.load(folder / f"in_{k}.npy", allow_pickle=False))
+                           for k in range(len(names)))
+            module = case_module(spec, op, onnx.load(str(folder / "model.onnx")), names)
+            try:
+                export_program(module, inputs, folder / PTE_NAME, [op])
+            except ExportError as exc:
+                skips.append((cid, f"ExecuTorch could not export this case: {exc.what}"))
+                continue
+            run.append((cid, folder))
+        return run, skips, {}, PTE_NAME
+
+    def bench_models(self, op: Any, make_module: Any, flat: list, folder: Path, stem: str
+                     ) -> tuple[Path, Path | None, str | None]:
+        """opkit bench: the op as one custom call (a), and its reference lowered to ExecuTorch's own CPU
+        kernels (b), as .pte programs of these static shapes; (b) is None + why when it does not export.
+        make_module(fn): a module whose forward(*flat) calls fn with the op's arguments."""
+        from opkit.errors import ExportError
+        from opkit.runtimes.executorch.pte import export_program
+
+        native = export_program(make_module(op), tuple(flat), folder / f"{stem}.native.pte", [op]).path
+        try:
+            ref = export_program(make_module(op.reference), tuple(flat), folder / f"{stem}.reference.pte", [op])
+        except ExportError as exc:
+            return native, None, f"the reference did not lower to ExecuTorch: {exc.what}"
+        if ref.custom:
+            return native, None, "the reference calls opkit ops itself: " + ", ".join(ref.custom)
+        return native, ref.path, None
+
     def open(self, model: str, libraries: list[str], options: dict[str, Any]) -> Session:
         from opkit.runtimes.executorch.session import EtSession
 

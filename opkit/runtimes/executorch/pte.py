@@ -141,3 +141,47 @@ def missing_kernel_message(missing: list[str], library: str | None) -> str:
                 f"(built by `opkit build --runtime executorch`) before loading the program")
     return (f"the program calls {names}, which ExecuTorch's CPU kernels in this wheel do not provide; "
             f"lower the model without that op or use an executorch build that has it")
+
+
+def case_module(spec: Any, op: Any, onnx_model: Any, input_names: list[str]) -> Any:
+    """A torch module that calls `op` as the one-node ONNX model of an `opkit test` case does: the
+    attributes of its node baked in, the graph inputs in order (bfloat16 in and out as float32)."""
+    import onnx
+    import torch
+
+    node = next(n for n in onnx_model.graph.node if n.domain == spec.domain and n.op_type == spec.name)
+    values = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    attrs: dict[str, Any] = {}
+    for a in spec.attrs:
+        v = values[a.name]
+        if a.kind == "bool":
+            v = bool(v)
+        elif a.kind == "str":
+            v = v.decode() if isinstance(v, bytes) else v
+        elif a.kind in ("floats", "ints"):
+            v = list(v)
+        attrs[a.name] = v
+    present = set(n.removesuffix("__bf16") for n in node.input if n)
+    slots: list[tuple[str, list[int]]] = []  # spec input -> positions among the graph inputs
+    for i in spec.inputs:
+        if i.variadic:
+            slots.append((i.name, [k for k, n in enumerate(input_names) if n.startswith(i.name + "_")
+                                   and n.removeprefix(i.name + "_").isdigit()]))
+        else:
+            slots.append((i.name, [input_names.index(i.name)] if i.name in present else []))
+    bf16_in = {n.removesuffix("__bf16") for n in node.input if n.endswith("__bf16")}
+    bf16_out = [o.endswith("__bf16") for o in node.output]
+    variadic = {i.name for i in spec.inputs if i.variadic}
+
+    class Case(torch.nn.Module):
+        def forward(self, *xs: Any) -> Any:
+            xs = tuple(x.to(torch.bfloat16) if input_names[k] in bf16_in else x for k, x in enumerate(xs))
+            args: dict[str, Any] = dict(attrs)
+            for name, pos in slots:
+                args[name] = [xs[k] for k in pos] if name in variadic else (xs[pos[0]] if pos else None)
+            out = op.torch_op(*[args[n] for n in spec.param_order])
+            outs = out if isinstance(out, tuple) else (out,)
+            return tuple(o.float() if bf else o for o, bf in zip(outs, bf16_out))
+
+    return Case()
+
