@@ -235,3 +235,21 @@ def test_a_crashing_kernel_fails_the_run_and_opkit_survives(tmp_path: Path) -> N
         assert p.returncode == 1, p.stdout + p.stderr
         assert "SIGSEGV" in p.stdout + p.stderr and "Traceback" not in p.stderr, runtime
     assert os.path.isdir(root / "build" / "verify")
+
+
+@pytest.mark.parametrize("name", ["mixed_op", "scaled_gelu", "top_k_last_axis", "unique_consecutive", "weighted_sum"])
+def test_executorch_glue_matches_golden(name: str, update_golden: bool) -> None:
+    """The generated ExecuTorch glue of the golden ops (tests/golden/<op>/executorch__*); --update-golden."""
+    from test_golden import GOLDEN, _check, _spec
+
+    from opkit.codegen.executorch import render_executorch
+
+    spec = _spec(name)
+    files = render_executorch([spec])
+    per_op = {k: v for k, v in files.items() if f"/{spec.folder}." in k}
+    assert per_op, files.keys()
+    for rel, text in sorted(per_op.items()):
+        _check(GOLDEN / name / rel.replace("/", "__"), text, update_golden)
+    if name == "scaled_gelu":
+        for rel in ("executorch/src/register.cc", "executorch/opkit_executorch.cmake"):
+            _check(GOLDEN / "library" / rel.replace("/", "__"), files[rel], update_golden)

@@ -39,3 +39,8 @@ target_link_options(opkit_ops PRIVATE
 set_target_properties(opkit_ops PROPERTIES
   LIBRARY_OUTPUT_DIRECTORY "${OPKIT_LIBRARY_DIR}"
   LINK_DEPENDS "${OPKIT_GENERATED_DIR}/exports.map")
+# The ExecuTorch kernel library (target opkit_executorch), when the executorch wheel is installed; it
+# is compiled only when asked for (`opkit build --runtime executorch`).
+if(OPKIT_EXECUTORCH_DIR)
+  include("${OPKIT_GENERATED_DIR}/executorch/opkit_executorch.cmake")
+endif()
