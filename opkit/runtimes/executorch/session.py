@@ -54,11 +54,14 @@ class EtSession:
             if not handle.opkit_executorch_registered():
                 raise KernelError(f"{lib}: {handle.opkit_executorch_last_error().decode(errors='replace')}")
             self._libs.append(handle)
-        registered = set(portable_lib._get_operator_names())
-        missing = [op for op in program_operators(Path(model)) if op not in registered]
-        if missing:
-            raise KernelError(missing_kernel_message(missing, libraries[0] if libraries else None))
-        self._module = portable_lib._load_for_executorch(model)
+        try:
+            self._module = portable_lib._load_for_executorch(model)
+        except RuntimeError as exc:  # say which operator has no kernel, not ExecuTorch's error code
+            registered = set(portable_lib._get_operator_names())
+            missing = [op for op in program_operators(Path(model)) if op not in registered]
+            if missing:
+                raise KernelError(missing_kernel_message(missing, libraries[0] if libraries else None)) from None
+            raise KernelError(f"ExecuTorch could not load {model}: {exc}") from None
         n_in = int(options.get("num_inputs") or self._module.method_meta("forward").num_inputs())
         n_out = self._module.method_meta("forward").num_outputs()
         self.input_names = list(options.get("input_names") or [f"input{k}" for k in range(n_in)])
