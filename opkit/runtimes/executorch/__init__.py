@@ -109,6 +109,22 @@ class ExecuTorch(Runtime):
             return native, None, "the reference calls opkit ops itself: " + ", ".join(ref.custom)
         return native, ref.path, None
 
+    def bench_model_programs(self, mf: Any, ops: list, folder: Path) -> tuple[Path, Path | None, str | None]:
+        """opkit bench model.py: the model as a .pte with the kernels (a), and with every opkit op replaced
+        by its reference, lowered to ExecuTorch's own kernels (b; None + why when that does not export)."""
+        from opkit.errors import ExportError
+        from opkit.runtimes.executorch.pte import export_program, references_inlined
+
+        native = export_program(mf.model, mf.example_inputs, folder / "model.native.pte", ops,
+                                dynamic_shapes=mf.dynamic_shapes).path
+        try:
+            with references_inlined(ops):
+                ref = export_program(mf.model, mf.example_inputs, folder / "model.reference.pte", ops,
+                                     dynamic_shapes=mf.dynamic_shapes)
+        except ExportError as exc:
+            return native, None, f"the references did not lower to ExecuTorch: {exc.what}"
+        return native, ref.path, None
+
     def open(self, model: str, libraries: list[str], options: dict[str, Any]) -> Session:
         from opkit.runtimes.executorch.session import EtSession
 

@@ -109,6 +109,22 @@ def export_program(model: Any, example_inputs: tuple, path: Path, ops: Iterable[
     return Program(path, operators, [o for o in operators if o in ours], time.perf_counter() - t0)
 
 
+@contextlib.contextmanager
+def references_inlined(ops: Iterable[Any]):
+    """Inside the block each opkit op (Op object) calls its reference instead of its torch op, so that
+    an export traces the reference's own torch ops."""
+    ops = list(ops)
+    saved = [op._torch_op for op in ops]
+    try:
+        for op in ops:
+            names = op.spec.param_order
+            op._torch_op = (lambda ref, ns: lambda *args: ref(**dict(zip(ns, args))))(op.reference, names)
+        yield
+    finally:
+        for op, t in zip(ops, saved):
+            op._torch_op = t
+
+
 def program_operators(path: Path) -> list[str]:
     """The operators an ExecuTorch program calls, as the kernel registry names them."""
     from executorch.exir._serialize._program import deserialize_pte_binary
