@@ -19,14 +19,17 @@ HAVE_ET = importlib.util.find_spec("executorch") is not None
 needs_et = pytest.mark.skipif(not HAVE_ET, reason="executorch is not installed (pip install 'opkit[executorch]')")
 
 
-def _specs():
+def _op(folder: str):
     from opkit.build.specs import add_to_path, import_ops
     from opkit.build.workspace import Workspace
 
     ws = Workspace(REPO)
     add_to_path(ws)
-    ops = import_ops(ws)
-    return ops["scaled_gelu"], ops["top_k_last_axis"], ops["weighted_sum"], ops["linear_act"]
+    return import_ops(ws)[folder]
+
+
+def _specs():
+    return _op("scaled_gelu"), _op("top_k_last_axis"), _op("weighted_sum"), _op("linear_act")
 
 
 # ---- fast: no compiler ---------------------------------------------------------------------------
@@ -253,3 +256,33 @@ def test_executorch_glue_matches_golden(name: str, update_golden: bool) -> None:
     if name == "scaled_gelu":
         for rel in ("executorch/src/register.cc", "executorch/opkit_executorch.cmake"):
             _check(GOLDEN / "library" / rel.replace("/", "__"), files[rel], update_golden)
+
+
+@needs_et
+def test_a_kernel_decided_size_without_a_bound_is_named_at_export(tmp_path: Path) -> None:
+    import torch
+
+    from opkit.errors import ExportError
+    from opkit.runtimes.executorch.pte import export_program
+
+    uc = _op("unique_consecutive")
+
+    class M(torch.nn.Module):
+        def forward(self, x):
+            return uc(x)
+
+    def unbounded(x):
+        n = torch.library.get_ctx().new_dynamic_size()
+        return x.new_empty(n), x.new_empty(n)
+
+    bounded = uc._state["fake"]
+    uc.register_fake(unbounded)
+    try:
+        with pytest.raises(ExportError) as e:
+            export_program(M(), (torch.tensor([1, 1, 2]),), tmp_path / "m.pte", [uc])
+    finally:
+        uc.register_fake(bounded)
+    text = e.value.render()
+    assert "opkit.examples::UniqueConsecutive" in text and "upper bound" in text and "torch._check" in text
+    program = export_program(M(), (torch.tensor([1, 1, 2]),), tmp_path / "m.pte", [uc])  # the bundled fake: bounded
+    assert program.custom == ["opkit_examples::unique_consecutive.out"]

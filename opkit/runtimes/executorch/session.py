@@ -45,8 +45,6 @@ class EtSession:
     def __init__(self, model: str, libraries: list[str], options: dict[str, Any]) -> None:
         from executorch.extension.pybindings import portable_lib
 
-        from opkit.runtimes.executorch.pte import missing_kernel_message, program_operators
-
         self._libs = []
         for lib in libraries:
             handle = ctypes.CDLL(lib, mode=ctypes.RTLD_GLOBAL)
@@ -54,18 +52,25 @@ class EtSession:
             if not handle.opkit_executorch_registered():
                 raise KernelError(f"{lib}: {handle.opkit_executorch_last_error().decode(errors='replace')}")
             self._libs.append(handle)
+        self._model, self._libraries = model, libraries
         try:
             self._module = portable_lib._load_for_executorch(model)
-        except RuntimeError as exc:  # say which operator has no kernel, not ExecuTorch's error code
-            registered = set(portable_lib._get_operator_names())
-            missing = [op for op in program_operators(Path(model)) if op not in registered]
-            if missing:
-                raise KernelError(missing_kernel_message(missing, libraries[0] if libraries else None)) from None
-            raise KernelError(f"ExecuTorch could not load {model}: {exc}") from None
+        except RuntimeError as exc:
+            raise KernelError(self._missing_kernels() or f"ExecuTorch could not load {model}: {exc}") from None
         n_in = int(options.get("num_inputs") or self._module.method_meta("forward").num_inputs())
         n_out = self._module.method_meta("forward").num_outputs()
         self.input_names = list(options.get("input_names") or [f"input{k}" for k in range(n_in)])
         self.output_names = list(options.get("output_names") or [f"output{k}" for k in range(n_out)])
+
+    def _missing_kernels(self) -> str:
+        """Which operators of the program no loaded library registers, said as a fix ('' if none)."""
+        from executorch.extension.pybindings import portable_lib
+
+        from opkit.runtimes.executorch.pte import missing_kernel_message, program_operators
+
+        registered = set(portable_lib._get_operator_names())
+        missing = [op for op in program_operators(Path(self._model)) if op not in registered]
+        return missing_kernel_message(missing, self._libraries[0] if self._libraries else None) if missing else ""
 
     def _last_error(self) -> str:
         for h in self._libs:
@@ -80,8 +85,10 @@ class EtSession:
         try:
             return list(self._module.forward(inputs))
         except RuntimeError as exc:
-            msg = self._last_error()
-            raise KernelError(f"{msg} ({exc})" if msg else str(exc)) from None
+            msg = self._last_error()  # the kernel's message, else an operator without a kernel (ExecuTorch
+            if msg:                   # loads a method's operators on its first call)
+                raise KernelError(f"{msg} ({exc})") from None
+            raise KernelError(self._missing_kernels() or str(exc)) from None
 
     def run(self, arrays: list) -> list:
         return [_to_numpy(t) for t in self._call([_to_torch(a) for a in arrays])]
