@@ -11,10 +11,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workspace", metavar="DIR", help="the workspace (default: nearest folder with ops/)")
     p.add_argument("--sanitize", action="store_true", help="build with AddressSanitizer + UBSan (build/asan/)")
     p.add_argument("--native", action="store_true", help="tune for this CPU (-march=native); not portable")
-    p.add_argument("--runtime", action="append", metavar="NAME",
-                   help="also build the library this runtime loads (e.g. executorch: libopkit_executorch.so); "
-                        "repeatable (default: the ONNX Runtime library only)")
     p.add_argument("-v", "--verbose", action="store_true", help="show every compiler command and message")
+    p.add_argument("--runtime", action="append", metavar="NAME",
+                   help="build the library of this runtime only: onnxruntime (libopkit_ops.so), openvino "
+                        "(libopkit_openvino.so) or executorch (libopkit_executorch.so); repeatable (default: "
+                        "every installed runtime's, except ExecuTorch's, which is built only when named)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,17 +24,16 @@ def run(args: argparse.Namespace) -> int:
 
     ws = find_workspace(explicit=args.workspace)
     ui.info(f"building the op library of {ws.root}")
-    kinds = ["ort"]
+    kinds = None
     if args.runtime:
         from opkit.runtimes import get
 
-        kinds += [get(n).library for n in args.runtime if get(n).library]
-    result = build(ws, sanitize=args.sanitize, native_arch=args.native, verbose=args.verbose,
-                   runtimes=list(dict.fromkeys(kinds)))
+        kinds = list(dict.fromkeys(get(r).library for r in args.runtime if get(r).library))
+    result = build(ws, sanitize=args.sanitize, native_arch=args.native, verbose=args.verbose, runtimes=kinds)
     state = "built" if result.compiled else "up to date"
     ops = ", ".join(s.qualname for s in result.specs)
     ui.info(f"{state} in {result.seconds:.2f} s: {len(result.specs)} op(s): {ops}")
+    for kind, path in result.extra.items():
+        ui.info(f"{kind} extension: {path}")
     print(result.library)
-    for path in result.extra.values():
-        print(path)
     return 0

@@ -13,6 +13,8 @@ from opkit.errors import UsageError, WorkspaceError
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("library", nargs="?", help="an op library (default: the workspace's build/release/lib/...)")
     p.add_argument("--json", action="store_true", help="print the record as JSON")
+    p.add_argument("--runtime", choices=("onnxruntime", "openvino"), default="onnxruntime",
+                   help="without LIB.so: the workspace's library of this runtime (openvino: libopkit_openvino.so)")
     p.add_argument("--cmake", action="store_true",
                    help="print -D arguments for a C++ application's cmake: ONNX Runtime's headers and library")
 
@@ -33,10 +35,13 @@ def run(args: argparse.Namespace) -> int:
 
         try:
             path = find_workspace().library_path()
+            if args.runtime == "openvino":
+                path = path.with_name("libopkit_openvino.so")
         except WorkspaceError:
             raise UsageError("no library given and no workspace here", fix="pass a path: opkit info path/to/lib.so")
         if not path.is_file():
-            raise UsageError(f"the workspace's library is not built yet: {path}", fix="run `opkit build`")
+            raise UsageError(f"the workspace's library is not built yet: {path}",
+                             fix="run `opkit build`" + (" (with openvino installed)" if args.runtime == "openvino" else ""))
     info = read_library_info(path)
     print(json.dumps(info, indent=1) if args.json else render_info(path, info))
     return 0

@@ -14,7 +14,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--version", default="0.1.0", help="the package version (default: 0.1.0)")
     p.add_argument("--runtime", action="append", metavar="NAME",
                    help="also ship the library this runtime loads (executorch: libopkit_executorch.so, "
-                        "get_executorch_library_path()); repeatable")
+                        "get_executorch_library_path()); repeatable (default: every installed runtime's but "
+                        "ExecuTorch's)")
     p.add_argument("-o", "--out-dir", default="dist", metavar="DIR", help="where to write the wheel (default: dist)")
 
 
@@ -24,19 +25,21 @@ def run(args: argparse.Namespace) -> int:
     from opkit.native.package import build_wheel
 
     ws = find_workspace(explicit=args.workspace)
-    kinds = ["ort"]
-    if getattr(args, "runtime", None):
+    kinds = None  # every installed runtime's library (the OpenVINO extension too)
+    if getattr(args, "runtime", None):  # ExecuTorch's kernels only when named (they take long to compile)
+        from opkit.build.runtimes import kinds as installed
         from opkit.runtimes import get
 
-        kinds += [get(n).library for n in args.runtime if get(n).library]
-    kinds = list(dict.fromkeys(kinds))
-    with ui.step(f"building the op librar{'y' if len(kinds) == 1 else 'ies'} of {ws.root}"):
+        kinds = list(dict.fromkeys(installed(None) + [get(n).library for n in args.runtime if get(n).library]))
+    with ui.step(f"building the op library of {ws.root}"):
         built = build(ws, runtimes=kinds)
     with ui.step("writing the wheel"):
         wheel = build_wheel(ws, built.library, built.specs, Path(args.out_dir), name=args.name, version=args.version,
-                            extra_libraries=[built.library_for(k) for k in kinds if k != "ort"])
+                            openvino_extension=built.extra.get("openvino"),
+                            executorch_library=built.extra.get("executorch"))
     ui.detail(f"{len(built.specs)} op(s): {', '.join(s.qualname for s in built.specs)}; {len(wheel.files)} files")
     ui.info(f"install it with `pip install {wheel.path}`; then `import {wheel.package}; "
-            f"{wheel.package}.get_library_path()`")
+            f"{wheel.package}.get_library_path()`" +
+            (f" (OpenVINO: {wheel.package}.get_openvino_extension_path())" if "openvino" in built.extra else ""))
     print(wheel.path)
     return 0

@@ -59,13 +59,16 @@ def op_doc_view(spec: Any, package: str) -> dict[str, Any]:
     }
 
 
-def render_package(specs: list, *, dist_name: str, package: str, version: str, info: dict) -> dict[str, str]:
+def render_package(specs: list, *, dist_name: str, package: str, version: str, info: dict,
+                   openvino: bool = False, executorch: bool = False) -> dict[str, str]:
     """The generated text files of the package, relative to the package folder. Pure."""
     from opkit.codegen.env import render
 
     ops = [op_doc_view(s, package) for s in specs]
     ctx = dict(dist_name=dist_name, package=package, version=version, ops=ops, opkit_version=__version__,
-               ort_api_version=info.get("ort_api_version"), library_name="libopkit_ops.so")
+               ort_api_version=info.get("ort_api_version"), library_name="libopkit_ops.so",
+               openvino_name="libopkit_openvino.so" if openvino else None,
+               executorch_name="libopkit_executorch.so" if executorch else None)
     return {"__init__.py": render("package/__init__.py.j2", **ctx), "OPS.md": render("package/ops.md.j2", **ctx)}
 
 
@@ -83,8 +86,10 @@ def _record_hash(data: bytes) -> str:
 
 
 def build_wheel(ws: Any, library: Path, specs: list, out_dir: Path, *, name: str | None = None,
-                version: str = "0.1.0", extra_libraries: list[Path] | tuple = ()) -> Wheel:
-    """extra_libraries: other runtimes' libraries (e.g. libopkit_executorch.so), shipped beside the ORT one."""
+                version: str = "0.1.0", openvino_extension: Path | None = None,
+                executorch_library: Path | None = None) -> Wheel:
+    """`openvino_extension`: libopkit_openvino.so, shipped beside the library (get_openvino_extension_path());
+    `executorch_library`: libopkit_executorch.so, the ExecuTorch kernels (get_executorch_library_path())."""
     from opkit.native.info import read_library_info
 
     if not _VERSION.match(version):
@@ -94,12 +99,18 @@ def build_wheel(ws: Any, library: Path, specs: list, out_dir: Path, *, name: str
     dist_name = package  # one spelling everywhere (a normalized, PEP 503-safe name)
     info = read_library_info(library)
     files: dict[str, tuple[bytes, int]] = {}  # arcname -> (data, mode)
-    for rel, text in render_package(specs, dist_name=dist_name, package=package, version=version, info=info).items():
+    rendered = render_package(specs, dist_name=dist_name, package=package, version=version, info=info,
+                              openvino=openvino_extension is not None, executorch=executorch_library is not None)
+    for rel, text in rendered.items():
         files[f"{package}/{rel}"] = (text.encode(), 0o644)
     files[f"{package}/opkit_info.json"] = (json.dumps(info, indent=1, sort_keys=True).encode(), 0o644)
     files[f"{package}/lib/libopkit_ops.so"] = (library.read_bytes(), 0o755)
-    for extra in extra_libraries:
-        files[f"{package}/lib/{Path(extra).name}"] = (Path(extra).read_bytes(), 0o755)
+    if openvino_extension is not None:
+        files[f"{package}/lib/{openvino_extension.name}"] = (openvino_extension.read_bytes(), 0o755)
+        files[f"{package}/opkit_openvino_info.json"] = (json.dumps(read_library_info(openvino_extension), indent=1,
+                                                                   sort_keys=True).encode(), 0o644)
+    if executorch_library is not None:
+        files[f"{package}/lib/{executorch_library.name}"] = (executorch_library.read_bytes(), 0o755)
     files[f"{package}/ops/__init__.py"] = (b'"""The op specs (opkit), one sub-package per op."""\n', 0o644)
     for s in specs:
         folder = ws.ops_dir / s.folder

@@ -39,6 +39,12 @@ target_link_options(opkit_ops PRIVATE
 set_target_properties(opkit_ops PROPERTIES
   LIBRARY_OUTPUT_DIRECTORY "${OPKIT_LIBRARY_DIR}"
   LINK_DEPENDS "${OPKIT_GENERATED_DIR}/exports.map")
+
+# The OpenVINO extension (libopkit_openvino.so), when opkit found the openvino package.
+if(OPKIT_OPENVINO_DIR)
+  include("${OPKIT_GENERATED_DIR}/openvino/opkit_openvino.cmake")
+endif()
+
 # The ExecuTorch kernel library (target opkit_executorch), when the executorch wheel is installed; it
 # is compiled only when asked for (`opkit build --runtime executorch`).
 if(OPKIT_EXECUTORCH_DIR)
