@@ -67,3 +67,13 @@ class ExecuTorchCpp(ExecuTorch):
                 shutil.move(meta["file"], run.outputs / f"{j}.npy")
             result["runs"].append({"label": run.label, "seconds": res.result.get("seconds")})
         return Outcome(True, None, result, None, "")
+
+    def run_files(self, build_dir: Path | None, model: Path, *, libraries: list[Path], inputs: dict[str, Path],
+                  output_dir: Path, threads: int | None = None, repeat: int = 1) -> object:
+        """`opkit run model.pte --runtime executorch`: the program once on .npy inputs, in the order given
+        (a .pte's inputs have positions, not names); output k goes to <output-dir>/<k>.npy."""
+        from opkit.runtimes.executorch.runner import run_runner
+
+        del threads  # ExecuTorch's thread pool sizes itself
+        return run_runner(self.runner(build_dir), model, libraries=libraries, inputs=list(inputs.values()),
+                          output_dir=output_dir, repeat=repeat)

@@ -103,6 +103,11 @@ class RunnerResult:
 
     @property
     def message(self) -> str:
+        from opkit.runtimes.executorch.pte import missing_kernel_message, missing_operators_in_log
+
+        missing = missing_operators_in_log(self.stderr)
+        if missing:
+            return missing_kernel_message(missing, None)
         lines = [ln.split(": ", 1)[1] for ln in self.stderr.strip().splitlines()
                  if ln.startswith(EXE_NAME + ":") and ": " in ln]
         return "\n".join(lines) or self.stderr.strip()[-2000:] or f"exit code {self.returncode}"
