@@ -24,6 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runtime", action="append", metavar="NAME",
                    help="the runtime(s) to run the cases in: onnxruntime (default), openvino, python, or all "
                         "(every installed one with a Python API); repeatable")
+    p.add_argument("--strict", action="store_true",
+                   help="fail (exit 1) when an op passed but left something untested: an optional input never "
+                        "absent, a listed attribute value never run, ... (the report's `ok (incomplete: ...)`)")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON to FILE")
     p.add_argument("-v", "--verbose", action="store_true", help="show every failing case, with the kernel's output")
 
@@ -39,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     ws = find_workspace(explicit=args.workspace)
     report = run_tests(ws, args.ops or None, seed=args.seed, sanitize=args.sanitize,
                        timeout=args.timeout or DEFAULT_TIMEOUT, case=args.case,
-                       runtimes=runtime_names(args.runtime, args.backend))
+                       runtimes=runtime_names(args.runtime, args.backend), strict=args.strict)
     print(report.render(verbose=args.verbose or args.case is not None))
     if args.json:
         Path(args.json).write_text(json.dumps(report.to_dict(), indent=1))

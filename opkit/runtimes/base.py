@@ -85,6 +85,7 @@ class Prepare:
     ops: list[Any] = field(default_factory=list)  # the opkit ops the model calls (opkit.spec Op objects)
     workspace: Path | None = None
     art: Path | None = None  # the folder for this runtime's files (<build>/verify/<model>/)
+    model_file: Path | None = None  # the user's model.py
     module: Any = None  # the eager torch.nn.Module (None on verify's cached path)
     example_inputs: tuple = ()
     dynamic_shapes: Any = None

@@ -37,7 +37,7 @@ class PythonReference(OnnxRuntime):
 
         ensure_supported([op.spec for op in ctx.ops])
         path, variants = prepare_model(ctx.onnx_model, [op.spec for op in ctx.ops], ctx.art / "model.python.onnx")
-        ctx.options["python_ops"] = job_entry(ctx.workspace, ctx.ops, variants)
+        ctx.options["python_ops"] = job_entry(ctx.workspace, ctx.ops, variants, ctx.model_file)
         return path
 
     def open(self, model: str, libraries: list[str], options: dict[str, Any]) -> Session:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import shutil
@@ -17,6 +18,7 @@ from opkit.build.workspace import Workspace
 from opkit.errors import UsageError
 from opkit.spec.dtypes import DTYPES
 from opkit.testing.cases import Case, config_of, materialize, plan_cases
+from opkit.testing.coverage import coverage
 from opkit.testing.report import Failure, OpResult, TestReport
 
 DEFAULT_TIMEOUT = 60.0
@@ -162,13 +164,22 @@ def _value_problem(got: np.ndarray, want: np.ndarray, rtol: float, atol: float) 
             f"got {g.reshape(-1)[flat]:.6g}, expected {w.reshape(-1)[flat]:.6g} (rtol {rtol:g}, atol {atol:g})")
 
 
-def run_tests(ws: Workspace, names: list[str] | None = None, *, seed: int = 0, sanitize: bool = False,
-              timeout: float = DEFAULT_TIMEOUT, case: str | None = None, threads: int = 2,
-              backend: str = "native", runtimes: list[str] | None = None) -> TestReport:
+def run_tests(ws: Workspace, names: list[str] | None = None, **options: Any) -> TestReport:
     """Run the ops' cases in each chosen runtime (opkit.runtimes, default ONNX Runtime): the native
     kernels, or (runtime "python", the older backend="python") the references registered as
-    onnxruntime-extensions Python ops, which needs no build."""
+    onnxruntime-extensions Python ops, which needs no build. Each op's report says what its cases never
+    exercised (its coverage holes); with `strict`, an op with holes fails the run.
+    The libraries it builds stay as built until it is done (a concurrent build waits), and one opkit test
+    of a workspace runs at a time (build/test/ is shared)."""
+    with contextlib.ExitStack() as held:
+        return _run_tests(ws, names, held=held, **options)
+
+
+def _run_tests(ws: Workspace, names: list[str] | None, *, held: contextlib.ExitStack, seed: int = 0,
+               sanitize: bool = False, timeout: float = DEFAULT_TIMEOUT, case: str | None = None, threads: int = 2,
+               backend: str = "native", strict: bool = False, runtimes: list[str] | None = None) -> TestReport:
     from opkit.build.driver import build
+    from opkit.build.lock import run_lock
     from opkit.runtimes import choose
     from opkit.testing.runner import run_cases
 
@@ -186,9 +197,10 @@ def run_tests(ws: Workspace, names: list[str] | None = None, *, seed: int = 0, s
     if kinds:
         with ui.step("building the op librar" + ("y" if kinds == ["ort"] else "ies (" + ", ".join(kinds) + ")") +
                      (" (sanitizers)" if sanitize else "")):
-            built = build(ws, sanitize=sanitize, runtimes=kinds)
+            built = build(ws, sanitize=sanitize, runtimes=kinds, hold=held)
         ui.detail(f"{'built' if built.compiled else 'up to date'}: " +
                   ", ".join(str(built.library_for(k)) for k in kinds))
+    held.enter_context(run_lock(ws.build_dir / "test.lock", "opkit test"))
     with ui.step("importing torch and the specs"):
         import torch
 
@@ -207,7 +219,7 @@ def run_tests(ws: Workspace, names: list[str] | None = None, *, seed: int = 0, s
     if any(rt.library is None for rt in chosen):
         library = ", ".join(filter(None, [library, "python backend (onnxruntime-extensions)"]))
     report = TestReport(seed=seed, sanitize=sanitize, library=library,
-                        runtimes=[rt.name for rt in chosen])
+                        runtimes=[rt.name for rt in chosen], strict=strict)
     root = ws.build_dir / "test"
     for op in ops:
         spec = op.spec
@@ -289,6 +301,8 @@ def run_tests(ws: Workspace, names: list[str] | None = None, *, seed: int = 0, s
                                  sanitize=sanitize, threads=threads, workspace=ws.root, progress=progress,
                                  runtime=rt.name, options=options, model_name=model_name) if to_run else {}
             _judge(spec, cfg, res, rt, to_run, outcomes, by_id, expected, fail)
+            if case is None:  # one rerun case says nothing about coverage
+                res.coverage = coverage(op, plan_cases(op), cases, {cid for cid, _ in to_run})
     report.seconds = time.perf_counter() - t_start
     return report
 

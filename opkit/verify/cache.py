@@ -129,7 +129,7 @@ def store(folder: Path, key: dict, meta: dict, eager_by_run: list[list[Any]]) ->
 
 def meta_of(report: Any, runs: list[tuple[str, list]], shapes_by_run: list, eager_by_run: list,
             rtol: float | None, atol: float | None) -> dict:
-    return {"exporter": report.exporter, "opset": report.opset, "ops": list(report.ops),
+    return {"exporter": report.exporter, "opset": report.opset, "ops": list(report.ops), "outputs": report.outputs,
             "runs": [{"label": label, "shapes": shapes_by_run[k], "outputs": len(eager_by_run[k])}
                      for k, (label, _) in enumerate(runs)],
             "rtol": rtol, "atol": atol,
@@ -151,7 +151,7 @@ def verify_cached(entry: Cached, model_path: Path, ws: Workspace, built: Any, *,
     meta, art = entry.meta, entry.folder
     report = Report(model=str(model_path), library=str(built.library), exporter=meta["exporter"],
                     opset=meta["opset"], ops=meta["ops"], timings=timings, artifacts=str(art),
-                    backend=runtimes[0].backend, notes=list(notes))
+                    backend=runtimes[0].backend, notes=list(notes), outputs=meta.get("outputs", []))
     ui.info(f"reusing the cached export and eager outputs ({ws.rel(art / MANIFEST)}); `--fresh` re-exports")
     driver.run_and_compare(report, runtimes, Prepare(onnx_path=entry.model, workspace=ws.root, art=art),
                            ws=ws, model_path=model_path, built=built, labels=[r["label"] for r in meta["runs"]],

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from pathlib import Path
@@ -32,8 +33,24 @@ def flatten_outputs(out: Any) -> list:
     raise ExportError(f"the model returned {type(out).__name__}", expected="a tensor or a tuple of tensors")
 
 
+def output_labels(out: Any, path: str = "output") -> list[str]:
+    """The model's name of each output, in flatten_outputs' order: "output" for a single tensor, "output[1]"
+    for a tuple or list item, the key for a dict item ("logits"), nested as "output[1]['h']"."""
+    import torch
+
+    if isinstance(out, torch.Tensor):
+        return [path]
+    if isinstance(out, (tuple, list)):
+        return [n for i, o in enumerate(out) for n in output_labels(o, f"{path}[{i}]")]
+    if isinstance(out, dict):
+        return [n for k, o in out.items() for n in output_labels(o, str(k) if path == "output" else f"{path}[{k!r}]")]
+    return [path]
+
+
 def graph_nodes(model: Any) -> set[tuple[str, str]]:
-    found = {(n.domain, n.op_type) for n in model.graph.node}
+    from opkit.check.nodes import graphs
+
+    found = {(n.domain, n.op_type) for g in graphs(model.graph) for n in g.node}  # with torch.cond branches
     for f in model.functions:
         found |= {(n.domain, n.op_type) for n in f.node}
     return found
@@ -161,12 +178,20 @@ def choose_runtimes(names: list[str] | None, *, native: bool, sanitize: bool,
     return kept
 
 
-def verify(model_path: Path, ws: Workspace, *, sanitize: bool = False, timeout: float | None = None,
-           opset: int | None = None, native: bool = True, backend: str = "native",
-           exporter: str = "dynamo", fresh: bool = False, runtimes: list[str] | None = None) -> Report:
+def verify(model_path: Path, ws: Workspace, **options: Any) -> Report:
+    """Verify a model file (options: those of _verify). The libraries it builds stay as built until it is done
+    (a concurrent build waits), and one verify of a model runs at a time (its artifacts are shared)."""
+    with contextlib.ExitStack() as held:
+        return _verify(model_path, ws, held=held, **options)
+
+
+def _verify(model_path: Path, ws: Workspace, *, held: contextlib.ExitStack, sanitize: bool = False,
+            timeout: float | None = None, opset: int | None = None, native: bool = True, backend: str = "native",
+            exporter: str = "dynamo", fresh: bool = False, runtimes: list[str] | None = None) -> Report:
     """`runtimes`: names as --runtime takes them (None: the default set; `backend="python"` is the older
     spelling of runtimes=["python"])."""
     from opkit.build.driver import build
+    from opkit.build.lock import run_lock
 
     if runtimes is None and backend == "python":
         runtimes = ["python"]
@@ -176,9 +201,9 @@ def verify(model_path: Path, ws: Workspace, *, sanitize: bool = False, timeout: 
     built = None
     kinds = list(dict.fromkeys(rt.library for rt in chosen if rt.library))
     if kinds:
-        with ui.step("building the op library" + ("" if kinds == ["ort"] else "ies (" + ", ".join(kinds) + ")"),
+        with ui.step("building the op librar" + ("y" if kinds == ["ort"] else "ies (" + ", ".join(kinds) + ")"),
                      timings, "build"):
-            built = build(ws, sanitize=sanitize, runtimes=kinds)
+            built = build(ws, sanitize=sanitize, runtimes=kinds, hold=held)
         ui.detail(f"{'built' if built.compiled else 'up to date'}: " +
                   ", ".join(str(built.library_for(k)) for k in kinds))
     if any(rt.library is None for rt in chosen):  # the Python references need no library: kernels may be unwritten
@@ -186,6 +211,7 @@ def verify(model_path: Path, ws: Workspace, *, sanitize: bool = False, timeout: 
     from opkit.verify import cache as vcache  # incremental verify: no torch when only kernels changed
 
     art = ws.build_dir / "verify" / model_path.stem  # artifacts, and the verify cache
+    held.enter_context(run_lock(art.parent / f"{model_path.stem}.lock", f"opkit verify of {model_path.name}"))
     cache_key = vcache.cache_key(model_path, ws, {"exporter": exporter, "opset": opset})
     cacheable = built is not None and all(rt.library and rt.artifact == "onnx" for rt in chosen)
     if cacheable and not fresh:
@@ -213,22 +239,25 @@ def verify(model_path: Path, ws: Workspace, *, sanitize: bool = False, timeout: 
     with ui.step("running the model eagerly", timings, "eager"):
         mf.model.eval()
         with torch.no_grad(), record_calls() as calls:
-            eager = flatten_outputs(mf.model(*mf.example_inputs))
-    ops_called = sorted(calls)
+            returned = mf.model(*mf.example_inputs)
+        eager = flatten_outputs(returned)
 
     with ui.step(f"exporting to ONNX (torch.onnx, {exporter})", timings, "export"):
         from opkit.export.legacy import export_model
 
         exported = export_model(mf.model, mf.example_inputs, art / "model.onnx", registered_ops(),
                                 exporter=exporter, dynamic_shapes=mf.dynamic_shapes, opset=opset)
+    # The model calls an adopted op's original (aten::cummax), not the opkit op: it is used when its node is there.
+    nodes = graph_nodes(exported.model)
+    calls |= {op.spec.qualname for op in registered_ops() if op.spec.adopts and (op.spec.domain, op.spec.name) in nodes}
+    ops_called = sorted(calls)
     report = Report(model=str(model_path), library=str(built.library) if built else None,
                     exporter=exported.exporter, opset=exported.opset, ops=ops_called, timings=timings,
-                    artifacts=str(art), backend=chosen[0].backend, notes=notes)
+                    artifacts=str(art), backend=chosen[0].backend, notes=notes, outputs=output_labels(returned))
 
     with ui.step("checking the exported graph", timings, "check"):
         import onnx
 
-        nodes = graph_nodes(exported.model)
         for q in ops_called:
             domain, name = q.split("::")
             if (domain, name) not in nodes:
@@ -258,7 +287,7 @@ def verify(model_path: Path, ws: Workspace, *, sanitize: bool = False, timeout: 
                     eager_by_run.append(flatten_outputs(mf.model(*tensors)))
     ctx = Prepare(onnx_path=exported.path, onnx_model=exported.model,
                   ops=[op for op in registered_ops() if op.spec.qualname in calls], workspace=ws.root, art=art,
-                  module=mf.model, example_inputs=tuple(mf.example_inputs), dynamic_shapes=mf.dynamic_shapes)
+                  module=mf.model, model_file=model_path.resolve(), example_inputs=tuple(mf.example_inputs), dynamic_shapes=mf.dynamic_shapes)
     run_and_compare(report, chosen, ctx, ws=ws, model_path=model_path, built=built,
                     labels=[label for label, _ in runs], eager_by_run=eager_by_run, shapes_by_run=shapes_by_run,
                     rtol=mf.rtol, atol=mf.atol, sanitize=sanitize, timeout=timeout, timings=timings, art=art)
@@ -309,13 +338,16 @@ def run_and_compare(report: Report, runtimes: list[Runtime], ctx: Prepare, *, ws
                                 or rt.version()})
         with ui.step(f"{compare_label} ({rt.name})", timings, f"compare ({rt.name})"):
             worst = 0.0
+            narrowed: set[str] = set()
             other = outputs.get(rt.compare_with or "")
             for k, run in enumerate(job.runs):
                 comps = []
                 for j, want in enumerate(eager_by_run[k]):
                     got = load_npy(run.outputs / f"{j}.npy")
                     name = names[j] if j < len(names) else f"output{j}"
-                    comps.append(compare(name, got, to_numpy(want), rtol, atol))
+                    want = to_numpy(want)
+                    r_tol, a_tol = _tolerances(rt, want, rtol, atol, narrowed)
+                    comps.append(compare(name, got, want, r_tol, a_tol))
                     if other is not None:
                         vs = compare(name, got, load_npy(other[k] / f"{j}.npy"), rtol, atol)
                         worst = max(worst, vs.max_abs)
@@ -324,11 +356,15 @@ def run_and_compare(report: Report, runtimes: list[Runtime], ctx: Prepare, *, ws
                                 f"output {name!r} ({run.label}): the {rt.backend} and the {rt.compare_with} run "
                                 f"disagree (max abs diff {vs.max_abs:.3g}{'; ' + vs.problem if vs.problem else ''})")
                 report.runs.append(Run(run.label, comps, rt.backend, shapes_by_run[k], runtime=rt.name))
+            if narrowed:
+                report.notes.append(f"{rt.name} computes {', '.join(sorted(narrowed))}: those outputs were compared "
+                                    "at the narrower dtype's tolerance")
             if other is not None:
                 what = "the Python ORT run" if rt.compare_with == "onnxruntime" else f"the {rt.compare_with} run"
                 report.notes.append(f"{rt.backend} ({rt.label}): {len(job.runs)} input set(s), max abs diff from "
                                     f"{what} {worst:.3g}")
         outputs[rt.name] = [run.outputs for run in job.runs]
+    report.label_outputs()
     bad = [(r, c) for r in report.runs for c in r.comparisons if not c.ok]
     if bad:
         import onnx
@@ -337,8 +373,26 @@ def run_and_compare(report: Report, runtimes: list[Runtime], ctx: Prepare, *, ws
         custom = {tuple(q.split("::")) for q in ops}
         for r, c in bad:
             behind = ops_behind(proto, c.name, custom)
-            report.failures.append(f"output {c.name!r} ({r.label}, {r.runtime}) differs from PyTorch; ops involved: "
+            named = c.label and c.label not in (c.name, "output")  # "output": the model returns one tensor
+            what = (f"{c.label!r} (ONNX {c.name!r}, {r.label}, {r.runtime})" if named
+                    else f"{c.name!r} ({r.label}, {r.runtime})")
+            report.failures.append(f"output {what} differs from PyTorch; ops involved: "
                                    f"{', '.join(behind) or 'none (a standard ONNX op?)'}")
+
+
+def _tolerances(rt: Runtime, want: np.ndarray, rtol: float | None, atol: float | None,
+                narrowed: set[str]) -> tuple[float | None, float | None]:
+    """The model's tolerances, or, for a dtype the runtime computes in a narrower one (OpenVINO's float64),
+    at least the narrower dtype's defaults; `narrowed` collects "float64 as float32" for the report."""
+    from opkit.spec.dtypes import BY_NUMPY, DTYPES
+
+    d = BY_NUMPY.get(want.dtype.name)
+    into = rt.narrows.get(d.name) if d else None
+    if not into:
+        return rtol, atol
+    narrowed.add(f"{d.name} as {into}")
+    return (max(rtol if rtol is not None else d.rtol, DTYPES[into].rtol),
+            max(atol if atol is not None else d.atol, DTYPES[into].atol))
 
 
 def _raise_for(rt: Runtime, child: Outcome, model_path: Path, ops: list[str], labels: list[str], ws: Workspace,

@@ -145,16 +145,26 @@ def _value_ranks(model: Any) -> dict[str, int]:
 
 
 def annotate_ranks(model: Any, ranks: dict[str, int], path: Path) -> Path:
-    """Write `model` to `path` with an ints attribute opkit_output_ranks (-1: unknown) on every
-    custom-domain node, which the extension's converter reads."""
+    """Write OpenVINO's copy of `model` to `path`: every custom-domain node gets an ints attribute
+    opkit_output_ranks (-1: unknown), which the extension's converter reads, and its list[str]
+    attributes (a 1-D string tensor, as opkit exports them for ONNX Runtime) become STRINGS, the form
+    OpenVINO's ONNX frontend hands to a converter."""
     import onnx
 
     for node in model.graph.node:
         if node.domain in _STANDARD:
             continue
-        del_at = [k for k, a in enumerate(node.attribute) if a.name == "opkit_output_ranks"]
-        for k in reversed(del_at):
-            del node.attribute[k]
+        kept = []
+        for a in node.attribute:
+            if a.name == "opkit_output_ranks":
+                continue
+            if a.type == onnx.AttributeProto.TENSOR and a.t.data_type == onnx.TensorProto.STRING and \
+                    len(a.t.dims) == 1:
+                a = onnx.helper.make_attribute(a.name, [s.decode() for s in a.t.string_data],
+                                               attr_type=onnx.AttributeProto.STRINGS)
+            kept.append(a)
+        del node.attribute[:]
+        node.attribute.extend(kept)
         node.attribute.append(onnx.helper.make_attribute("opkit_output_ranks",
                                                          [ranks.get(o, -1) for o in node.output]))
     onnx.save(model, str(path))

@@ -6,8 +6,6 @@
 #include "opkit/ov_glue.h"
 
 #include <openvino/core/extension.hpp>
-#include <openvino/core/type/bfloat16.hpp>
-#include <openvino/core/type/float16.hpp>
 
 #include <type_traits>
 #include <vector>
@@ -23,8 +21,8 @@ namespace {
 template <typename F>
 void with_type(const ov::element::Type& t, F&& f) {
   switch (t) {
-    case ov::element::Type_t::f16: f(ov::float16{}); break;
-    case ov::element::Type_t::bf16: f(ov::bfloat16{}); break;
+    case ov::element::Type_t::f16: f(opkit::float16{}); break;  // opkit's rounding (round to nearest even)
+    case ov::element::Type_t::bf16: f(opkit::bfloat16{}); break;
     case ov::element::Type_t::f32: f(float{}); break;
     case ov::element::Type_t::f64: f(double{}); break;
     case ov::element::Type_t::i8: f(int8_t{}); break;
@@ -42,8 +40,8 @@ void with_type(const ov::element::Type& t, F&& f) {
 
 template <typename T>
 double as_double(const T& v) {
-  if constexpr (std::is_same_v<T, ov::float16> || std::is_same_v<T, ov::bfloat16>) {
-    return static_cast<double>(static_cast<float>(v));
+  if constexpr (std::is_same_v<T, opkit::float16> || std::is_same_v<T, opkit::bfloat16>) {
+    return static_cast<double>(v.ToFloat());
   } else {
     return static_cast<double>(v);
   }
@@ -51,7 +49,7 @@ double as_double(const T& v) {
 
 template <typename T>
 T from_double(double d) {
-  if constexpr (std::is_same_v<T, ov::float16> || std::is_same_v<T, ov::bfloat16>) {
+  if constexpr (std::is_same_v<T, opkit::float16> || std::is_same_v<T, opkit::bfloat16>) {
     return T(static_cast<float>(d));
   } else if constexpr (std::is_same_v<T, char>) {
     return static_cast<char>(d != 0.0);
