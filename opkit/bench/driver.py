@@ -87,6 +87,7 @@ class BenchReport:
     notes: list[str] = field(default_factory=list)
     env: dict[str, Any] = field(default_factory=dict)
     runtime: str = "onnxruntime"  # where (a), (b) and (d) run (opkit/runtimes/)
+    reference: str = "as standard ONNX ops"  # how (b) runs the reference there
 
     def to_dict(self) -> dict:
         return {"target": self.target, "kind": self.kind, "runtime": self.runtime, "threads": self.threads,
@@ -104,14 +105,17 @@ class BenchReport:
                  f"on {self.env.get('cpus', '?')} CPUs; onnxruntime idle threads "
                  f"{'spin' if self.env.get('ort_spinning') else 'do not spin (--spin to allow)'}",
                  self.env.get("legend") or
-                 (f"(a) native kernel in {rt}  (b) the reference as standard ONNX ops in {rt}  "
-                  "(c) the reference in torch eager  (d) a one-node built-in op (Relu) of the same size"
+                 (f"(a) native kernel in {rt}  (b) the reference {self.reference} in {rt}  "
+                  "(c) the reference in torch eager" +
+                  ("  (d) a one-node built-in op (Relu) of the same size" if self.reference == BenchReport.reference
+                   else "")
                   if self.kind == "op" else
                   f"(a) the model in {rt} with the op library  (b) the model decomposed (each op's reference "
-                  f"as standard ONNX ops) in {rt}  (c) the model in torch eager"),
+                  f"{self.reference}) in {rt}  (c) the model in torch eager"),
                  "times: median per call over interleaved rounds, +- the interquartile spread", ""]
         cols = [v for v in VARIANTS if any(v in r.stats or v in r.errors for r in self.rows)]
-        titles = TITLES | self.env.get("titles", {})
+        titles = dict(TITLES, onnx="ONNX ops (b)" if self.reference == BenchReport.reference else "reference (b)") | \
+            self.env.get("titles", {})
         head = ["size", "dtype", "shapes"] + [titles[v] for v in cols] + \
                [h for h, v in (("a/b", "onnx"), ("a/c", "eager"), ("a/d", "builtin"), ("a/e", "against")) if v in cols]
         table = [head]
@@ -429,10 +433,13 @@ def bench_op(ws: Workspace, name: str, *, sizes: list[int], dtypes: list[str] | 
         combos = wanted
     report = BenchReport(op.spec.qualname, "op", threads, env=_versions(rt) | {"ort_spinning": spin},
                          runtime=rt.name)
+    if rt.artifact != "onnx":
+        report.reference = f"lowered to {rt.short}'s own kernels"
     rows: list[Row] = []
     cases: list[dict] = []
     skipped_against: set[str] = set()
-    with ui.step(f"exporting {op.spec.name}: one-node model and its reference as standard ONNX ops"):
+    what = "as standard ONNX ops" if rt.artifact == "onnx" else f"lowered to {rt.short}'s own kernels"
+    with ui.step(f"exporting {op.spec.name}: one-node model and its reference {what}"):
         for ci, combo in enumerate(combos):
             dlabel = ",".join(combo.values()) or ",".join(
                 sorted({op.spec.resolve(i.type, combo) for i in op.spec.inputs})) or "-"
@@ -443,7 +450,10 @@ def bench_op(ws: Workspace, name: str, *, sizes: list[int], dtypes: list[str] | 
                 layout, flat, attrs = layout_of(op, args)
                 shapes = [tuple(t.shape) for t in flat]
                 stem = f"c{ci}"
-                if exported is None or not _fits(exported[0], shapes) or \
+                if rt.artifact != "onnx":  # e.g. ExecuTorch: a program per size (its buffers are planned ahead)
+                    exported = rt.bench_models(op, lambda fn, la=layout, at=attrs: _module(fn, la, at), flat, art,
+                                               f"c{ci}_{n}")
+                elif exported is None or not _fits(exported[0], shapes) or \
                         (exported[1] is not None and not _fits(exported[1], shapes)):
                     stem = f"c{ci}_{n}" if exported is not None else stem
                     exported = _export_case(op, _module(op, layout, attrs), flat, art, stem)
@@ -461,7 +471,7 @@ def bench_op(ws: Workspace, name: str, *, sizes: list[int], dtypes: list[str] | 
                     variants["against"] = str(Path(against).resolve())
                 elif against is not None:
                     skipped_against.add(dlabel)
-                if flat and first_dtype:
+                if flat and first_dtype and rt.artifact == "onnx":
                     b = _builtin_model(art / f"builtin_{first_dtype}_{flat[0].dim()}d.onnx", first_dtype,
                                        flat[0].dim())
                     if b is not None:
@@ -503,6 +513,9 @@ def bench_model(ws: Workspace, model_path: Path, *, threads: int, budget: float 
 
     with torch.no_grad(), record_calls() as calls:
         mf.model.eval()(*mf.example_inputs)
+    if rt.artifact != "onnx":  # e.g. ExecuTorch: its own programs of the model and of the references
+        return _bench_model_programs(ws, rt, mf, model_path, art, sorted(calls), libraries=libraries,
+                                     threads=threads, budget=budget, spread=spread, timeout=timeout, eager=eager)
     with ui.step("exporting the model with the op library, and decomposed (references as standard ONNX ops)"):
         from opkit.export.decompose import decompose_export
         from opkit.export.driver import export
@@ -537,3 +550,33 @@ def bench_model(ws: Workspace, model_path: Path, *, threads: int, budget: float 
     with ui.step(f"measuring in a child process ({threads} thread(s), up to {budget:g} s)"):
         child = run_child(job, art / "job", timeout)
     return _finish(report, [row], child, f"benchmarking {model_path}", sorted(calls))
+
+
+def _bench_model_programs(ws: Workspace, rt: Any, mf: Any, model_path: Path, art: Path, calls: list[str], *,
+                          libraries: list[str], threads: int, budget: float, spread: float, timeout: float,
+                          eager: bool) -> BenchReport:
+    """`opkit bench model.py` in a runtime that runs its own program format (rt.bench_model_programs)."""
+    from opkit.spec.decorator import registered_ops
+
+    row = Row("example inputs", None, ",".join(sorted({str(t.dtype).replace("torch.", "")
+                                                       for t in mf.example_inputs})),
+              " ".join("x".join(map(str, t.shape)) for t in mf.example_inputs))
+    with ui.step(f"exporting the model for {rt.short}, with the kernels and with the references"):
+        native, ref, why = rt.bench_model_programs(mf, registered_ops(), art)
+        variants = {"native": str(native)}
+        if ref is not None:
+            variants["onnx"] = str(ref)
+        else:
+            row.errors["onnx"] = why or "the references did not export"
+        _save_inputs(list(mf.example_inputs), art / "inputs")
+    report = BenchReport(str(model_path), "model", threads, env=_versions(rt), runtime=rt.name,
+                         reference=f"lowered to {rt.short}'s own kernels")
+    report.notes.append("ops in the model: " + (", ".join(calls) or "none"))
+    job = {"runtime": rt.name, "threads": threads, "libraries": libraries, "budget": budget, "spread": spread,
+           "cases": [{"label": row.label, "inputs": str(art / "inputs"), "count": len(mf.example_inputs),
+                      "layout": [], "attrs": {}, "variants": variants,
+                      "dtypes": [str(t.dtype).replace("torch.", "") for t in mf.example_inputs]}],
+           "eager": {"kind": "model", "workspace": str(ws.root), "model": str(model_path.resolve())} if eager else None}
+    with ui.step(f"measuring in a child process ({threads} thread(s), up to {budget:g} s)"):
+        child = run_child(job, art / "job", timeout)
+    return _finish(report, [row], child, f"benchmarking {model_path}", calls)

@@ -13,6 +13,8 @@ from opkit.build.headers import ensure_headers
 from opkit.build.lock import build_lock, library_lock
 from opkit.build.specs import cache_payload, load_specs
 from opkit.build.workspace import Workspace
+from opkit.codegen.executorch import render_executorch
+from opkit.codegen.executorch import unsupported as executorch_unsupported
 from opkit.codegen.render import kernel_signature, render_kernel_file, render_library
 from opkit.codegen.writer import FileManager
 from opkit.errors import BuildError, WorkspaceError
@@ -42,6 +44,7 @@ def variant_name(sanitize: bool) -> str:
 
 def generate(ws: Workspace, specs: list[OpSpec], hashes: dict[str, str], *, dry_run: bool = False) -> FileManager:
     files = render_library(specs)
+    files |= render_executorch([s for s in specs if not executorch_unsupported(s)])
     protected = tuple(ws.ops_dir / s.folder for s in specs)
     fm = FileManager(ws.generated_dir, dry_run=dry_run, protected=protected)
     for rel, text in sorted(files.items()):
@@ -53,6 +56,7 @@ def generate(ws: Workspace, specs: list[OpSpec], hashes: dict[str, str], *, dry_
     fm.remove_stale("include", (".h",))
     fm.remove_stale("openvino", (".cc",))
     fm.remove_stale("skeletons", (".cc",))
+    fm.remove_stale("executorch/src", (".cc",))
     return fm
 
 

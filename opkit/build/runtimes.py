@@ -1,7 +1,9 @@
 """Which native libraries a build makes: one per library kind a runtime loads.
 
 "ort": libopkit_ops.so (ONNX Runtime's custom-op library, always); "openvino": libopkit_openvino.so
-(an OpenVINO extension: per-op ov::op::Op classes), configured when the openvino package is installed.
+(an OpenVINO extension: per-op ov::op::Op classes), configured when the openvino package is installed;
+"executorch": libopkit_executorch.so (ExecuTorch kernels, one per op's out variant), configured when
+the executorch package is installed and built only when asked for (`--runtime executorch`).
 """
 
 from __future__ import annotations
@@ -12,15 +14,21 @@ from typing import Any
 
 from opkit.errors import BuildError, RuntimeMissingError
 
-TARGETS = {"ort": "opkit_ops", "openvino": "opkit_openvino"}
+TARGETS = {"ort": "opkit_ops", "openvino": "opkit_openvino", "executorch": "opkit_executorch"}
 # Built by a CMake project of their own (opkit.build.torchlib), only when asked: "torch" is the PyTorch op
 # library (eager, torch.compile), "torch-cpp" adds the schemas library and opkit-torch-runner.
 TORCH_KINDS = ("torch", "torch-cpp")
 OPENVINO_INSTALL = "pip install 'opkit[openvino]'  (or: pip install openvino)"
+EXECUTORCH_INSTALL = ("pip install 'opkit[executorch]'  (or, leaner: pip install --no-deps "
+                      "'executorch>=1.5.1,<1.6' ruamel.yaml tabulate)")
 
 
 def openvino_installed() -> bool:
     return importlib.util.find_spec("openvino") is not None
+
+
+def executorch_installed() -> bool:
+    return importlib.util.find_spec("executorch") is not None
 
 
 def kinds(asked: list[str] | tuple[str, ...] | None) -> list[str]:
@@ -34,6 +42,9 @@ def kinds(asked: list[str] | tuple[str, ...] | None) -> list[str]:
         if k == "openvino" and not openvino_installed():
             raise RuntimeMissingError("the OpenVINO extension cannot be built: the openvino package is not installed",
                                       fix=OPENVINO_INSTALL)
+        if k == "executorch" and not executorch_installed():
+            raise RuntimeMissingError("the ExecuTorch kernel library cannot be built: the executorch package is "
+                                      "not installed", fix=EXECUTORCH_INSTALL)
         if k not in out:
             out.append(k)
     return out
@@ -41,11 +52,16 @@ def kinds(asked: list[str] | tuple[str, ...] | None) -> list[str]:
 
 def cmake_defs() -> dict[str, str]:
     """-D entries that do not depend on what is built now (so that switching runtimes never re-configures)."""
-    if not openvino_installed():
-        return {}
-    from openvino.utils import get_cmake_path
+    defs = {}
+    if openvino_installed():
+        from openvino.utils import get_cmake_path
 
-    return {"OPKIT_OPENVINO_DIR:PATH": str(get_cmake_path())}
+        defs["OPKIT_OPENVINO_DIR:PATH"] = str(get_cmake_path())
+    if executorch_installed():
+        from opkit.runtimes.executorch.runner import cmake_dir
+
+        defs["OPKIT_EXECUTORCH_DIR:PATH"] = str(cmake_dir())
+    return defs
 
 
 def targets(kinds_: list[str]) -> list[str]:
@@ -70,6 +86,14 @@ def check_supported(kinds_: list[str], specs: list[Any]) -> None:
         if lines:
             raise BuildError("OpenVINO cannot carry the signature of some op(s)", details="\n".join(lines),
                              fix="build and verify these ops for ONNX Runtime only (leave out --runtime openvino)")
+    if "executorch" in kinds_:
+        from opkit.codegen.executorch import unsupported as et_unsupported
+
+        lines = [f"{s.qualname} ({s.loc or s.folder}): {why}" for s in specs for why in et_unsupported(s)]
+        if lines:
+            raise BuildError("ExecuTorch cannot carry the signature of some op(s)", details="\n".join(lines),
+                             fix="build and verify these ops for the other runtimes only (leave out --runtime "
+                                 "executorch), or change the signature (e.g. one str attribute instead of list[str])")
 
 
 def left_out(kinds_: list[str], specs: list[Any]) -> list[str]:

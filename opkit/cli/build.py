@@ -16,9 +16,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "for C++ "
                         "programs and opkit-torch-runner (the torch runtimes build what they need themselves)")
     p.add_argument("-v", "--verbose", action="store_true", help="show every compiler command and message")
-    p.add_argument("--runtime", action="append", metavar="NAME", choices=("onnxruntime", "openvino"),
-                   help="build the library of this runtime only: onnxruntime (libopkit_ops.so) or openvino "
-                        "(libopkit_openvino.so); repeatable (default: every installed runtime's)")
+    p.add_argument("--runtime", action="append", metavar="NAME",
+                   help="build the library of this runtime only: onnxruntime (libopkit_ops.so), openvino "
+                        "(libopkit_openvino.so) or executorch (libopkit_executorch.so); repeatable (default: "
+                        "every installed runtime's, except ExecuTorch's, which is built only when named)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,7 +28,11 @@ def run(args: argparse.Namespace) -> int:
 
     ws = find_workspace(explicit=args.workspace)
     ui.info(f"building the op library of {ws.root}")
-    kinds = None if not args.runtime else ["ort" if r == "onnxruntime" else r for r in args.runtime]
+    kinds = None
+    if args.runtime:
+        from opkit.runtimes import get
+
+        kinds = list(dict.fromkeys(get(r).library for r in args.runtime if get(r).library))
     if args.torch:  # the torch libraries build only when asked (opkit/build/torchlib.py)
         from opkit.build import runtimes as rt_libs
 

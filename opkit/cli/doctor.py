@@ -80,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
         why = rt.missing()
         needs = {"ort": "builds libopkit_ops.so (ORT headers + a C++ compiler)",
                  "openvino": "builds libopkit_openvino.so (the openvino wheel's headers + CMake config)",
+                 "executorch": "builds libopkit_executorch.so (the executorch wheel's headers + CMake config; "
+                               "cmake >= 3.28) when named",
                  None: "builds nothing"}.get(rt.library, f"builds its {rt.library} library")
         if rt.cpp:
             needs += "; and its C++ runner"

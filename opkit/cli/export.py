@@ -14,13 +14,17 @@ from opkit.errors import ExportError, NativeRunError, UsageError
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="a Python file defining `model`, `example_inputs` and optionally `dynamic_shapes`")
     p.add_argument("-o", "--output", metavar="FILE.onnx", help="where to write the model (default: <model>.onnx; "
-                                                                 "<model>.xml with --runtime openvino)")
-    p.add_argument("--runtime", choices=("onnxruntime", "openvino", "torchscript", "aoti"), default="onnxruntime",
+                                                                 "<model>.xml with --runtime openvino, <model>.pte "
+                                                                 "with --runtime executorch, .pt / .pt2 with "
+                                                                 "torchscript / aoti)")
+    p.add_argument("--runtime", choices=("onnxruntime", "openvino", "torchscript", "aoti", "executorch"),
+                   default="onnxruntime",
                    help="onnxruntime: an .onnx model (default); openvino: OpenVINO IR (.xml + .bin) with the custom "
                         "nodes kept, read through opkit's OpenVINO extension (which it needs to be read again); "
                         "torchscript: a TorchScript module (.pt, torch.jit.trace; deprecated upstream); aoti: an "
                         "AOTInductor package (.pt2, torch.export). The .pt/.pt2 run with the PyTorch op library "
-                        "(docs/runtime-torch.md)")
+                        "(docs/runtime-torch.md); executorch: an ExecuTorch program (.pte), each opkit op one custom "
+                        "call, run with libopkit_executorch.so")
     p.add_argument("--workspace", metavar="DIR", help="the workspace (default: nearest folder with ops/ above the model)")
     p.add_argument("--external-data", action="store_true",
                    help="keep the weights in FILE.onnx.data beside the model (default: one self-contained file)")
@@ -41,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
     if not model_path.is_file():
         raise UsageError(f"no such model file: {model_path}",
                          fix="pass the path of a Python file defining `model` and `example_inputs`")
+    if args.runtime == "executorch":
+        return _export_executorch(args, model_path)
     ov = args.runtime == "openvino"
     suffix = {"onnxruntime": ".onnx", "openvino": ".xml", "torchscript": ".pt", "aoti": ".pt2"}[args.runtime]
     out = Path(args.output) if args.output else model_path.with_suffix(suffix)
@@ -117,6 +123,38 @@ def run(args: argparse.Namespace) -> int:
     if args.no_check:
         return 0
     return _check(dec.path, mf, eager)
+
+
+def _export_executorch(args: argparse.Namespace, model_path: Path) -> int:
+    """opkit export model.py --runtime executorch -o model.pte."""
+    from opkit.build.workspace import find_workspace
+    from opkit.runtimes import get
+
+    if args.decompose:
+        raise UsageError("--decompose writes an ONNX model; it does not combine with --runtime executorch")
+    get("executorch").require()
+    out = Path(args.output) if args.output else model_path.with_suffix(".pte")
+    if out.suffix != ".pte":
+        raise UsageError(f"an ExecuTorch program is a .pte file, got {out}", fix="e.g. -o model.pte")
+    ws = find_workspace(start=model_path.resolve().parent, explicit=args.workspace)
+    with ui.step("importing torch and the model"):
+        from opkit.build.specs import add_to_path, import_ops
+        from opkit.spec.decorator import registered_ops
+        from opkit.verify.modelfile import load_model_file
+
+        add_to_path(ws)
+        mf = load_model_file(model_path, ws.root)
+        import_ops(ws)
+    mf.model.eval()
+    from opkit.runtimes.executorch.pte import export_program
+
+    with ui.step("exporting to ExecuTorch (torch.export -> edge -> .pte)"):
+        program = export_program(mf.model, mf.example_inputs, out, registered_ops(), dynamic_shapes=mf.dynamic_shapes)
+    print(f"wrote {out} ({len(program.operators)} operator(s); opkit ops: {', '.join(program.custom) or 'none'})")
+    if program.custom:
+        print("run it with the kernel library loaded: libopkit_executorch.so from `opkit build --runtime executorch` "
+              "(Python: ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL) before loading the program)")
+    return 0
 
 
 def _export_ir(args: argparse.Namespace, ws, mf, out: Path) -> int:  # noqa: ANN001 - Workspace, ModelFile

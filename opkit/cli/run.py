@@ -24,8 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, metavar="N", help="ONNX Runtime intra-op threads")
     p.add_argument("--repeat", type=int, default=1, metavar="N", help="run N times and report the best time")
     p.add_argument("--runtime", default="onnxruntime", metavar="NAME",
-                   help="whose C++ runner: onnxruntime (opkit-runner, default) or openvino (opkit-ov-runner; "
-                        "--library then names an OpenVINO extension)")
+                   help="whose C++ runner: onnxruntime (opkit-runner, default), openvino (opkit-ov-runner; "
+                        "--library then names an OpenVINO extension) or executorch (opkit-et-runner: a .pte, "
+                        "its inputs in the order given, outputs written as <k>.npy)")
 
 
 def _known() -> dict[str, str]:
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     rt = get(args.runtime if args.runtime.endswith("-cpp") else f"{args.runtime}-cpp") \
         if f"{args.runtime}-cpp" in _known() or args.runtime.endswith("-cpp") else get(args.runtime)
     if not rt.cpp:
-        raise UsageError(f"the runtime {rt.name} has no C++ runner", expected="onnxruntime or openvino",
+        raise UsageError(f"the runtime {rt.name} has no C++ runner", expected="onnxruntime, openvino or executorch",
                          fix="`opkit verify --runtime NAME` runs a model in any runtime")
     rt.require()
     model = Path(args.model)

@@ -24,6 +24,8 @@ KNOWN: dict[str, str] = {
     "torch-compile": "opkit.runtimes.torch:TorchCompile",
     "torchscript": "opkit.runtimes.torch:TorchScript",
     "aoti": "opkit.runtimes.torch:Aoti",
+    "executorch": "opkit.runtimes.executorch:ExecuTorch",
+    "executorch-cpp": "opkit.runtimes.executorch.cpp:ExecuTorchCpp",
 }
 DEFAULT = ("onnxruntime", "onnxruntime-cpp")
 ALL = "all"

@@ -44,3 +44,9 @@ set_target_properties(opkit_ops PROPERTIES
 if(OPKIT_OPENVINO_DIR)
   include("${OPKIT_GENERATED_DIR}/openvino/opkit_openvino.cmake")
 endif()
+
+# The ExecuTorch kernel library (target opkit_executorch), when the executorch wheel is installed; it
+# is compiled only when asked for (`opkit build --runtime executorch`).
+if(OPKIT_EXECUTORCH_DIR)
+  include("${OPKIT_GENERATED_DIR}/executorch/opkit_executorch.cmake")
+endif()
