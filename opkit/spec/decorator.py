@@ -107,17 +107,25 @@ def op(
     outputs: Sequence[str] | None = None,
     shapes: Mapping[str, Any] | None = None,
     version: int = 1,
+    constant: Sequence[str] | str | None = None,
+    libraries: Sequence[str] | str | None = None,
+    flops: str | None = None,
+    bytes: str | None = None,
 ) -> Callable[[Callable], Op]:
     """Declare an op from its reference implementation.
 
     name: the ONNX op type (CamelCase). domain: its ONNX domain. types: type variables and the
     dtypes each allows. outputs: output names (default "y", or "y0", "y1", ...). shapes: output
     shape rules, e.g. ``{"y": "x"}`` or ``{"values": ("x[:-1]", "k")}``. version: the domain's opset version.
+    constant: inputs that are constant in a model (weights, initializers): the kernel prepares state from
+    them once per node (docs/kernel-state.md). libraries: native libraries the kernel links, e.g.
+    ("openblas",). flops / bytes: the work of one call as an expression over the inputs, e.g.
+    "2 * x.numel() // x[-1] * weight[0] * weight[1]" (`opkit bench` prints GFLOP/s and GB/s).
     """
 
     def wrap(fn: Callable) -> Op:
         spec = parse_op(fn, name=name, domain=domain, version=version, types=types, outputs=outputs,
-                        shapes=shapes)
+                        shapes=shapes, constant=constant, libraries=libraries, flops=flops, bytes=bytes)
         return Op(spec, fn)
 
     return wrap

@@ -13,10 +13,14 @@
 #include "linear_act.opkit.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <new>
 #include <string>
+#include <vector>
+
+#include "opkit/blas.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -314,10 +318,6 @@ SmallFn<T> pick_small() {
   return &small_m_portable<T>;
 }
 
-struct AlignedFree {
-  void operator()(void* p) const { ::operator delete[](p, std::align_val_t(64)); }
-};
-
 // Packs weight rows [n0, n1) x columns [k0, k0 + kc) into panels of NR rows, [kc][NR] each, zero-padded.
 template <typename T, int64_t NR>
 void pack_weight(const T* __restrict w, int64_t K, int64_t n0, int64_t n1, int64_t k0, int64_t kc, T* __restrict bp) {
@@ -333,36 +333,48 @@ void pack_weight(const T* __restrict w, int64_t K, int64_t n0, int64_t n1, int64
   }
 }
 
+// The weight packed once (prepare) into panels of NR rows: for each block of NC output columns and
+// each K slice of KC, the panels [kc][NR] (zero-padded) that the micro-kernel reads contiguously.
+// Block nb starts at nb * NC * K; its slice k0 at k0 * (the block's padded width).
+struct AlignedFree {
+  void operator()(void* p) const { ::operator delete[](p, std::align_val_t(64)); }
+};
 template <typename T>
-void gemm_bias_act(const opkit::Context& ctx, const T* x, const T* w, const T* bias, T* y, int64_t M, int64_t N,
-                   int64_t K, Act act) {
+using AlignedArray = std::unique_ptr<T[], AlignedFree>;  // the micro-kernel's aligned loads need 32 bytes
+
+template <typename T>
+AlignedArray<T> pack_all(const T* w, int64_t N, int64_t K) {
+  constexpr int64_t NR = Tile<T>::NR;
+  constexpr int64_t NC = Tile<T>::NC;
+  const int64_t nblocks = (N + NC - 1) / NC;
+  const int64_t last_w = N - (nblocks - 1) * NC;
+  const size_t size = static_cast<size_t>(((nblocks - 1) * NC + (last_w + NR - 1) / NR * NR) * K);
+  AlignedArray<T> packed(static_cast<T*>(::operator new[](size * sizeof(T), std::align_val_t(64))));
+  for (int64_t nb = 0; nb < nblocks; ++nb) {
+    const int64_t n0 = nb * NC, n1 = std::min(N, n0 + NC);
+    const int64_t padw = (n1 - n0 + NR - 1) / NR * NR;
+    for (int64_t k0 = 0; k0 < K; k0 += kKC)
+      pack_weight<T, NR>(w, K, n0, n1, k0, std::min(kKC, K - k0), packed.get() + n0 * K + k0 * padw);
+  }
+  return packed;
+}
+
+template <typename T>
+void gemm_packed(const opkit::Context& ctx, const T* x, const T* packed, const T* bias, T* y, int64_t M, int64_t N,
+                 int64_t K, Act act) {
   constexpr int64_t NR = Tile<T>::NR;
   constexpr int64_t NC = Tile<T>::NC;  // a multiple of NR
   const ActFn<T> activate = pick_act<T>();
-  if (M <= kSmallM) {
-    const SmallFn<T> small = pick_small<T>();
-    ctx.parallel_for((N + 3) / 4, [&](int64_t q0, int64_t q1) {
-      small(x, w, bias, y, M, N, K, q0, q1);
-      if (act != Act::kNone) {
-        const int64_t n0 = q0 * 4, n1 = std::min(N, q1 * 4);
-        for (int64_t m = 0; m < M; ++m) activate(y + m * N + n0, n1 - n0, act);
-      }
-    }, /*cost_per_item=*/8.0 * static_cast<double>(M * K));
-    return;
-  }
   const MicroFn<T> micro = pick_micro<T>();
   const int64_t mblocks = (M + kMC - 1) / kMC;
   const int64_t nblocks = (N + NC - 1) / NC;
   // Tasks are blocks of y; consecutive tasks share their weight columns (m varies fastest).
   ctx.parallel_for(mblocks * nblocks, [&](int64_t t0, int64_t t1) {
-    // The packed slice of weight this task works on: KC x NC, reused by every row tile.
-    std::unique_ptr<T[], AlignedFree> packed(
-        static_cast<T*>(::operator new[](static_cast<size_t>(kKC * NC) * sizeof(T), std::align_val_t(64))));
-    T* bp_all = packed.get();
     alignas(64) T edge[kMR * NR];
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t m0 = (t % mblocks) * kMC, m1 = std::min(M, m0 + kMC);
       const int64_t n0 = (t / mblocks) * NC, n1 = std::min(N, n0 + NC);
+      const int64_t padw = (n1 - n0 + NR - 1) / NR * NR;
       for (int64_t m = m0; m < m1; ++m) {
         T* yr = y + m * N;
         if (bias != nullptr) std::memcpy(yr + n0, bias + n0, static_cast<size_t>(n1 - n0) * sizeof(T));
@@ -370,7 +382,7 @@ void gemm_bias_act(const opkit::Context& ctx, const T* x, const T* w, const T* b
       }
       for (int64_t k0 = 0; k0 < K; k0 += kKC) {
         const int64_t kc = std::min(kKC, K - k0);
-        pack_weight<T, NR>(w, K, n0, n1, k0, kc, bp_all);
+        const T* bp_all = packed + n0 * K + k0 * padw;
         for (int64_t n = n0; n < n1; n += NR) {
           const T* bp = bp_all + ((n - n0) / NR) * kc * NR;
           const int64_t nr = std::min(NR, n1 - n);
@@ -396,25 +408,92 @@ void gemm_bias_act(const opkit::Context& ctx, const T* x, const T* w, const T* b
   }, /*cost_per_item=*/2.0 * static_cast<double>(std::min(M, kMC) * std::min(N, NC)) * static_cast<double>(K));
 }
 
+template <typename T>
+void small_m(const opkit::Context& ctx, const T* x, const T* w, const T* bias, T* y, int64_t M, int64_t N, int64_t K,
+             Act act) {
+  const ActFn<T> activate = pick_act<T>();
+  const SmallFn<T> small = pick_small<T>();
+  ctx.parallel_for((N + 3) / 4, [&](int64_t q0, int64_t q1) {
+    small(x, w, bias, y, M, N, K, q0, q1);
+    if (act != Act::kNone) {
+      const int64_t n0 = q0 * 4, n1 = std::min(N, q1 * 4);
+      for (int64_t m = 0; m < M; ++m) activate(y + m * N + n0, n1 - n0, act);
+    }
+  }, /*cost_per_item=*/8.0 * static_cast<double>(M * K));
+}
+
+// OpenBLAS's GEMM on the runtime's threads, bias and activation applied to each block as it finishes.
+template <typename T>
+void blas_gemm(const opkit::Context& ctx, const T* x, const T* w, const T* bias, T* y, int64_t M, int64_t N,
+               int64_t K, Act act) {
+  const ActFn<T> activate = pick_act<T>();
+  opkit::blas::parallel_gemm<T>(ctx, /*trans_b=*/true, M, N, K, T(1), x, K, w, K, T(0), y, N,
+                                [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+    for (int64_t m = m0; m < m1; ++m) {
+      T* yr = y + m * N;
+      if (bias != nullptr)
+        for (int64_t n = n0; n < n1; ++n) yr[n] += bias[n];
+      if (act != Act::kNone) activate(yr + n0, n1 - n0, act);
+    }
+  });
+}
+
+enum class Path { kSmall, kPacked, kBlas };
+
+Path path_override() {
+  const char* e = std::getenv("LINEAR_ACT_PATH");
+  if (e == nullptr) return Path::kBlas;
+  const std::string v = e;
+  return v == "small" ? Path::kSmall : v == "packed" ? Path::kPacked : Path::kBlas;
+}
+
 }  // namespace
 
 template <typename T>
-void LinearAct::compute(opkit::Context& ctx, const Attrs& attrs, const opkit::Input<T>& x,
-                        const opkit::Input<T>& weight, const opkit::Optional<T>& bias, opkit::Output<T>& y) {
-  const Act act = parse_act(attrs.activation);
-  if (x.rank() < 1) throw opkit::Error("input 'x' must have rank >= 1 ([..., in_features])");
+struct LinearAct::State {
+  Act act = Act::kNone;
+  int64_t N = 0, K = 0;
+  AlignedArray<T> packed;  // weight in the micro-kernel's panels (pack_all)
+  bool auto_path = true;
+  Path forced = Path::kBlas;
+};
+
+template <typename T>
+LinearAct::State<T> LinearAct::prepare(const Attrs& attrs, const opkit::Input<T>& weight,
+                                       const opkit::Optional<T>& bias) {
+  State<T> s;
+  s.act = parse_act(attrs.activation);
   if (weight.rank() != 2)
     throw opkit::Error("input 'weight' must be [out_features, in_features], got rank " + std::to_string(weight.rank()));
+  s.N = weight.dim(0);
+  s.K = weight.dim(1);
+  if (bias && !(bias->rank() == 1 && bias->dim(0) == s.N))
+    throw opkit::Error("input 'bias' must be [out_features] = [" + std::to_string(s.N) + "]");
+  const char* e = std::getenv("LINEAR_ACT_PATH");
+  s.auto_path = e == nullptr;
+  s.forced = path_override();
+  if (s.N > 0 && s.K > 0 && (s.auto_path || s.forced == Path::kPacked)) s.packed = pack_all(weight.data(), s.N, s.K);
+  return s;
+}
+
+template <typename T>
+void LinearAct::compute(opkit::Context& ctx, const Attrs&, const State<T>& state, const opkit::Input<T>& x,
+                        const opkit::Input<T>& weight, const opkit::Optional<T>& bias, opkit::Output<T>& y) {
+  if (x.rank() < 1) throw opkit::Error("input 'x' must have rank >= 1 ([..., in_features])");
   const int64_t K = x.dim(-1);
-  const int64_t N = weight.dim(0);
-  if (weight.dim(1) != K)
-    throw opkit::Error("input 'weight' is [" + std::to_string(N) + ", " + std::to_string(weight.dim(1)) +
+  const int64_t N = state.N;
+  if (state.K != K)
+    throw opkit::Error("input 'weight' is [" + std::to_string(N) + ", " + std::to_string(state.K) +
                        "] but x has in_features = " + std::to_string(K));
-  if (bias && !(bias->rank() == 1 && bias->dim(0) == N))
-    throw opkit::Error("input 'bias' must be [out_features] = [" + std::to_string(N) + "]");
   if (y.size() == 0) return;
   const int64_t M = y.size() / N;
-  gemm_bias_act<T>(ctx, x.data(), weight.data(), bias ? bias->data() : nullptr, y.data(), M, N, K, act);
+  const T* b = bias ? bias->data() : nullptr;
+  const Path path = state.auto_path ? (M <= kSmallM ? Path::kSmall : Path::kBlas) : state.forced;
+  switch (path) {
+    case Path::kSmall: small_m<T>(ctx, x.data(), weight.data(), b, y.data(), M, N, K, state.act); break;
+    case Path::kPacked: gemm_packed<T>(ctx, x.data(), state.packed.get(), b, y.data(), M, N, K, state.act); break;
+    case Path::kBlas: blas_gemm<T>(ctx, x.data(), weight.data(), b, y.data(), M, N, K, state.act); break;
+  }
 }
 
 }  // namespace opkit::ops

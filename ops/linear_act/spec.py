@@ -15,7 +15,8 @@ from opkit import Tensor
 
 
 @opkit.op("LinearAct", domain="opkit.examples", types={"T": ("float32", "float64")},
-          shapes={"y": ("x[:-1]", "weight[0]")})
+          shapes={"y": ("x[:-1]", "weight[0]")}, constant=("weight", "bias"), libraries=("openblas",),
+          flops="2 * x.numel() * weight[0]")
 def linear_act(x: Tensor["T"], weight: Tensor["T"], bias: Tensor["T"] | None = None,
                activation: Literal["relu", "gelu", "silu", "none"] = "gelu") -> Tensor["T"]:
     """act(x @ weight.T + bias), act one of relu / gelu (erf) / silu / none."""
