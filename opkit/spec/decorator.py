@@ -44,6 +44,7 @@ class Op:
         self._torch_op, self._state = _make_torch_op(spec, reference)
         functools.update_wrapper(self, reference)
         self.test_config = None  # constraints for `opkit test` (opkit.testing.constraints.TestConfig)
+        self.bench_shapes: list[dict[str, tuple[int, ...]]] = []  # `opkit bench`'s default cases
         _registry[spec.qualname] = self
 
     @property
@@ -62,6 +63,33 @@ class Op:
         from opkit.testing.constraints import build_config
 
         self.test_config = build_config(self.spec, base=self.test_config, **rules)
+        return self
+
+    def bench(self, *, shapes: Sequence[Mapping[str, Sequence[int]]]) -> "Op":
+        """`opkit bench`'s default cases: one dict of input shapes per case, e.g.
+        ``[{"x": (1, 1024), "weight": (1024, 1024)}, ...]``; inputs left out follow the constrain() rules
+        (``bias: ("weight[0]",)``). Returns the op."""
+        from opkit.errors import SpecError
+
+        where = _caller()
+        names = {i.name for i in self.spec.inputs if not i.variadic}
+        cases = []
+        for case in shapes if isinstance(shapes, (list, tuple)) else [shapes]:
+            if not isinstance(case, Mapping) or not case:
+                raise SpecError(f"{self.spec.name}.bench(shapes=...): each case is a dict of input shapes",
+                                where=where, expected='{"x": (1, 1024), "weight": (1024, 1024)}', got=repr(case))
+            fixed = {}
+            for name, shape in case.items():
+                if name not in names:
+                    raise SpecError(f"{self.spec.name}.bench(shapes=...): {name!r} is not a tensor input",
+                                    where=where, expected="one of " + ", ".join(sorted(names)), got=repr(name))
+                if not isinstance(shape, (list, tuple)) or not all(
+                        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+                    raise SpecError(f"{self.spec.name}.bench(shapes=...): the shape of {name!r} must be a "
+                                    "tuple of ints >= 0", where=where, expected="e.g. (512, 4096)", got=repr(shape))
+                fixed[name] = tuple(shape)
+            cases.append(fixed)
+        self.bench_shapes = cases
         return self
 
     def samples(self, fn: Callable) -> Callable:
@@ -91,6 +119,11 @@ class Op:
 
     def __repr__(self) -> str:
         return f"<opkit op {self.spec.qualname}: {self.spec.signature}>"
+
+
+def _caller() -> str:
+    frame = inspect.stack()[2]
+    return f"{frame.filename}:{frame.lineno}"
 
 
 def _make_torch_op(spec: OpSpec, reference: Callable) -> tuple[Any, dict]:
