@@ -23,6 +23,8 @@ WORKSPACES = {
     "weighted_sum": (HERE.parent, "weighted_sum"),
     # data-dependent output sizes, no attributes
     "unique_consecutive": (HERE.parent, "unique_consecutive"),
+    # a prepare stage (constant weight and optional bias) and a library (openblas)
+    "linear_act": (HERE.parent, "linear_act"),
 }
 
 
