@@ -254,9 +254,10 @@ def _model(path: Path, *, w_init: bool, b: str) -> Path:
 def shift_library(tmp_path_factory) -> Path:
     ws = tmp_path_factory.mktemp("state") / "ws"
     shutil.copytree(FIXTURE, ws)
-    p = run_opkit("build", cwd=ws)
+    build = ws.parent / "build"
+    p = run_opkit("build", cwd=ws, env={"OPKIT_BUILD_DIR": str(build)})
     assert p.returncode == 0, p.stderr
-    return ws / "build" / "release" / "lib" / "libopkit_ops.so"
+    return build / "release" / "lib" / "libopkit_ops.so"
 
 
 @pytest.mark.e2e

@@ -13,7 +13,7 @@ from typing import Any
 from opkit import ui
 from opkit.build.workspace import Workspace
 from opkit.errors import ExportError, UsageError
-from opkit.verify.native import ChildResult, crash_error
+from opkit.runtimes.child import ChildResult, crash_error
 
 DEFAULT_SIZES = "1K,64K,4M"
 ROW_LEN = 4096  # free inputs are (n / 4096, 4096) from 4096 elements up, (1, n) below
@@ -96,25 +96,28 @@ class BenchReport:
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     env: dict[str, Any] = field(default_factory=dict)
+    runtime: str = "onnxruntime"  # where (a), (b) and (d) run (opkit/runtimes/)
 
     def to_dict(self) -> dict:
-        return {"target": self.target, "kind": self.kind, "threads": self.threads, "env": self.env,
+        return {"target": self.target, "kind": self.kind, "runtime": self.runtime, "threads": self.threads,
+                "env": self.env,
                 "notes": self.notes, "rows": [r.to_dict() for r in self.rows],
                 "columns": {v: TITLES[v] for v in VARIANTS}}
 
     def render(self) -> str:
         what = "op" if self.kind == "op" else "model"
-        lines = [f"{what}: {self.target}",
-                 f"threads: {self.threads} (onnxruntime intra_op_num_threads, torch.set_num_threads); "
+        rt = self.runtime
+        lines = [f"{what}: {self.target}   runtime: {rt} {self.env.get(rt, '?')}",
+                 f"threads: {self.threads} ({rt}'s threads, torch.set_num_threads); "
                  f"onnxruntime {self.env.get('onnxruntime', '?')}, torch {self.env.get('torch', '?')}; "
                  f"load average {self.env.get('load_before', 0):.2f} -> {self.env.get('load_after', 0):.2f} "
                  f"on {self.env.get('cpus', '?')} CPUs; onnxruntime idle threads "
                  f"{'spin' if self.env.get('ort_spinning') else 'do not spin (--spin to allow)'}",
-                 ("(a) native kernel in onnxruntime  (b) the reference as standard ONNX ops in onnxruntime  "
+                 (f"(a) native kernel in {rt}  (b) the reference as standard ONNX ops in {rt}  "
                   "(c) the reference in torch eager  (d) a one-node built-in op (Relu) of the same size"
                   if self.kind == "op" else
-                  "(a) the model in onnxruntime with the op library  (b) the model decomposed (each op's reference "
-                  "as standard ONNX ops) in onnxruntime  (c) the model in torch eager"),
+                  f"(a) the model in {rt} with the op library  (b) the model decomposed (each op's reference "
+                  f"as standard ONNX ops) in {rt}  (c) the model in torch eager"),
                  "times: median per call over interleaved rounds, +- the interquartile spread", ""]
         cols = [v for v in VARIANTS if any(v in r.stats or v in r.errors for r in self.rows)]
         head = ["size", "dtype", "shapes"] + [TITLES[v] for v in cols] + \
@@ -415,15 +418,16 @@ def child_env() -> dict[str, str]:
 
 
 def run_child(job: dict, job_dir: Path, timeout: float) -> ChildResult:
-    from opkit.verify.native import run_worker
+    from opkit.runtimes.child import run_worker
 
     return run_worker(job, job_dir, timeout=timeout, env=child_env(), module="opkit.bench.worker")
 
 
-def _versions() -> dict[str, Any]:
+def _versions(runtime: Any = None) -> dict[str, Any]:
     import onnxruntime
     import torch
-    return {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__, "cpus": os.cpu_count(),
+    extra = {runtime.name: runtime.version()} if runtime is not None and runtime.name != "onnxruntime" else {}
+    return extra | {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__, "cpus": os.cpu_count(),
             "python": sys.version.split()[0], "OMP_WAIT_POLICY": child_env()["OMP_WAIT_POLICY"]}
 
 
@@ -454,17 +458,30 @@ def _find_op(ws: Workspace, ops: dict[str, Any], name: str) -> Any:
                      fix="`opkit bench ScaledGelu`, or `opkit bench model.py` for a whole model")
 
 
+def _runtime(name: str) -> Any:
+    from opkit.runtimes import choose
+
+    return choose([name], need="bench")[0]
+
+
+def _build_for(ws: Workspace, rt: Any) -> list[str]:
+    from opkit.build.driver import build
+
+    with ui.step("building the op library" + (f" ({rt.library})" if rt.library != "ort" else "")):
+        built = build(ws, runtimes=[rt.library] if rt.library else [])
+    return [str(built.library_for(rt.library))] if rt.library else []
+
+
 def bench_op(ws: Workspace, name: str, *, sizes: list[int] | None, dtypes: list[str] | None = None, threads: int,
              budget: float = 2.0, spread: float = 0.05, timeout: float = 600.0, eager: bool = True,
-             against: Path | None = None, spin: bool = False, row: int = ROW_LEN) -> BenchReport:
+             against: Path | None = None, spin: bool = False, row: int = ROW_LEN,
+             runtime: str = "onnxruntime") -> BenchReport:
     """against: an ONNX model of standard ops taking the op's inputs in order (e.g. Gelu then Mul for
     ScaledGelu), timed as column (e). spin: leave ONNX Runtime's idle threads spinning (its default);
     off by default here, since the idle pools of the other sessions in the process then steal the cores
     from the one being timed (spreads of 100-500 % instead of 1-5 % at 64K elements on 2 cores)."""
-    from opkit.build.driver import build
-
-    with ui.step("building the op library"):
-        built = build(ws)
+    rt = _runtime(runtime)
+    libraries = _build_for(ws, rt)
     with ui.step("importing torch and the specs"):
         import torch  # noqa: F401
 
@@ -484,7 +501,8 @@ def bench_op(ws: Workspace, name: str, *, sizes: list[int] | None, dtypes: list[
             raise UsageError(f"{op.spec.name} has no kernel for dtype {', '.join(dtypes)}",
                              got=", ".join("/".join(k) for k in label_of) or "fixed dtypes")
         combos = wanted
-    report = BenchReport(op.spec.qualname, "op", threads, env=_versions() | {"ort_spinning": spin})
+    report = BenchReport(op.spec.qualname, "op", threads, env=_versions(rt) | {"ort_spinning": spin},
+                         runtime=rt.name)
     use_shapes = sizes is None and bool(getattr(op, "bench_shapes", None))
     sizes = sizes or parse_sizes(DEFAULT_SIZES)
     if op.spec.constant_inputs:
@@ -547,7 +565,7 @@ def bench_op(ws: Workspace, name: str, *, sizes: list[int] | None, dtypes: list[
     if skipped_against:
         report.notes.append(f"--against {against} was not timed for {', '.join(sorted(skipped_against))}: "
                             "its inputs have other dtypes or count")
-    job = {"threads": threads, "libraries": [str(built.library)], "budget": budget, "spread": spread,
+    job = {"runtime": rt.name, "threads": threads, "libraries": libraries, "budget": budget, "spread": spread,
            "spin": spin, "cases": cases,
            "eager": {"kind": "op", "workspace": str(ws.root), "folder": folder} if eager else None}
     with ui.step(f"measuring {len(cases)} case(s) in a child process ({threads} thread(s), up to {budget:g} s each)"):
@@ -556,11 +574,10 @@ def bench_op(ws: Workspace, name: str, *, sizes: list[int] | None, dtypes: list[
 
 
 def bench_model(ws: Workspace, model_path: Path, *, threads: int, budget: float = 2.0, spread: float = 0.05,
-                timeout: float = 600.0, eager: bool = True, spin: bool = False) -> BenchReport:
-    from opkit.build.driver import build
-
-    with ui.step("building the op library"):
-        built = build(ws)
+                timeout: float = 600.0, eager: bool = True, spin: bool = False,
+                runtime: str = "onnxruntime") -> BenchReport:
+    rt = _runtime(runtime)
+    libraries = _build_for(ws, rt)
     with ui.step("importing torch and the model"):
         from opkit.build.specs import add_to_path, import_ops
         from opkit.spec.decorator import record_calls, registered_ops
@@ -597,9 +614,11 @@ def bench_model(ws: Workspace, model_path: Path, *, threads: int, budget: float 
         except ExportError as exc:
             row.errors["onnx"] = exc.what
         _save_inputs(list(mf.example_inputs), art / "inputs")
-    report = BenchReport(str(model_path), "model", threads, env=_versions() | {"ort_spinning": spin})
+    report = BenchReport(str(model_path), "model", threads, env=_versions(rt) | {"ort_spinning": spin},
+                         runtime=rt.name)
     report.notes.append("ops in the model: " + (", ".join(sorted(calls)) or "none"))
-    job = {"threads": threads, "libraries": [str(built.library)], "budget": budget, "spread": spread, "spin": spin,
+    job = {"runtime": rt.name, "threads": threads, "libraries": libraries, "budget": budget, "spread": spread,
+           "spin": spin,
            "cases": [{"label": row.label, "inputs": str(art / "inputs"), "count": len(mf.example_inputs),
                       "layout": [], "attrs": {}, "variants": variants,
                       "dtypes": [str(t.dtype).replace("torch.", "") for t in mf.example_inputs]}],

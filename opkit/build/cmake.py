@@ -99,9 +99,10 @@ class Diagnostic:
     message: str
 
 
-def build(tools: Tools, build_dir: Path, *, verbose: bool = False) -> tuple[bool, str, list[Diagnostic]]:
-    """Run ninja; stream its progress. Returns (ok, output, compiler errors)."""
-    proc = subprocess.Popen([tools.ninja, "-C", str(build_dir)], stdout=subprocess.PIPE,
+def build(tools: Tools, build_dir: Path, *, verbose: bool = False,
+          targets: list[str] | None = None) -> tuple[bool, str, list[Diagnostic]]:
+    """Run ninja (every target, or only `targets`); stream its progress. Returns (ok, output, compiler errors)."""
+    proc = subprocess.Popen([tools.ninja, "-C", str(build_dir), *(targets or [])], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, errors="replace")
     lines: list[str] = []
     assert proc.stdout is not None

@@ -29,6 +29,11 @@ class BuildResult:
     seconds: float
     variant: str
     timings: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, Path] = field(default_factory=dict)  # other runtimes' libraries: kind -> file
+
+    def library_for(self, kind: str) -> Path:
+        """The library a runtime loads: "ort" (libopkit_ops.so) or another runtime's (e.g. "openvino")."""
+        return self.library if kind == "ort" else self.extra[kind]
 
 
 def variant_name(sanitize: bool) -> str:
@@ -51,7 +56,13 @@ def generate(ws: Workspace, specs: list[OpSpec], hashes: dict[str, str], *, dry_
 
 
 def build(ws: Workspace, *, sanitize: bool = False, native_arch: bool = False, verbose: bool = False,
-          force_import: bool = False) -> BuildResult:
+          force_import: bool = False, runtimes: list[str] | tuple[str, ...] | None = ("ort",)) -> BuildResult:
+    """Build the libraries of `runtimes` (library kinds: "ort" = libopkit_ops.so, "openvino" = the
+    OpenVINO extension, "torch" = the PyTorch op library, "torch-cpp" = that plus its schemas library
+    and C++ runner); None: every library whose runtime is installed (`opkit build`), except the torch
+    ones, which build only when asked (a CMake project of their own: opkit.build.torchlib)."""
+    from opkit.build import runtimes as rt_libs
+
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     variant = variant_name(sanitize)
@@ -77,6 +88,8 @@ def build(ws: Workspace, *, sanitize: bool = False, native_arch: bool = False, v
                              expected=kernel_signature(s),
                              fix=f"copy the skeleton from {ws.rel(ws.generated_dir / 'skeletons' / (s.folder + '.cc'))}"
                                  " (written now) and fill in the maths")
+        kinds = rt_libs.kinds(runtimes)
+        rt_libs.check_supported(kinds, specs)
         tools = cmake.find_tools()
         headers = ensure_headers()
         libraries = libraries_of(specs)
@@ -87,7 +100,7 @@ def build(ws: Workspace, *, sanitize: bool = False, native_arch: bool = False, v
             "OPKIT_LIBRARY_DIR:PATH": str(ws.library_path(variant).parent),
             "OPKIT_SANITIZE:BOOL": "ON" if sanitize else "OFF",
             "OPKIT_NATIVE_ARCH:BOOL": "ON" if native_arch else "OFF",
-        }
+        } | rt_libs.cmake_defs()
         for lib in libraries:
             var = library_var(lib.name)
             defs[f"OPKIT_LIB_{var}_INCLUDE_DIR:PATH"] = str(lib.include_dir)
@@ -97,14 +110,28 @@ def build(ws: Workspace, *, sanitize: bool = False, native_arch: bool = False, v
         cmake.configure(tools, ws.root, ws.variant_dir(variant), defs)
         timings["configure"] = time.perf_counter() - t
         t = time.perf_counter()
-        ok, out, diags = cmake.build(tools, ws.variant_dir(variant), verbose=verbose)
+        # The ONNX Runtime library is also built for the torch kinds: it compiles fast and reports a kernel's
+        # compile errors before the torch glue (about 9 s per op) does.
+        ok, out, diags = cmake.build(tools, ws.variant_dir(variant), verbose=verbose,
+                                     targets=rt_libs.targets(kinds) or rt_libs.targets(["ort"]))
         timings["compile"] = time.perf_counter() - t
         if not ok:
             raise _compile_error(ws, specs, out, diags, _last_built(ws, variant))
-        _record_built(ws, variant, specs)
         compiled = "no work to do" not in out
+        extra = {k: rt_libs.library_path(ws, variant, k) for k in kinds if k != "ort"}
+        torch_kinds = [k for k in kinds if k in rt_libs.TORCH_KINDS]
+        if torch_kinds:
+            from opkit.build.torchlib import build_torch_library
+
+            lib, out, diags, ok = build_torch_library(
+                ws, specs, variant, tools, sanitize=sanitize, native_arch=native_arch, verbose=verbose,
+                timings=timings, cpp_runner="torch-cpp" in torch_kinds)
+            if not ok:
+                raise _compile_error(ws, specs, out, diags, _last_built(ws, variant), what="the PyTorch op library")
+            compiled = compiled or "no work to do" not in out
+        _record_built(ws, variant, specs)
     return BuildResult(ws.library_path(variant), specs, fm.written, from_cache, compiled,
-                       time.perf_counter() - t0, variant, timings)
+                       time.perf_counter() - t0, variant, timings, extra)
 
 
 def _built_record(ws: Workspace, variant: str) -> Path:
@@ -133,9 +160,9 @@ def _record_built(ws: Workspace, variant: str, specs: list[OpSpec]) -> None:
 
 
 def _compile_error(ws: Workspace, specs: list[OpSpec], out: str, diags: list[cmake.Diagnostic],
-                   last_built: dict[str, str] | None = None) -> BuildError:
+                   last_built: dict[str, str] | None = None, what: str = "the op library") -> BuildError:
     if not diags:
-        return BuildError("building the op library failed", details=cmake._tail(out, 40),
+        return BuildError(f"building {what} failed", details=cmake._tail(out, 40),
                           fix="see the output above; `opkit build -v` shows every command")
     kernels = {str(ws.kernel_file(s.folder).resolve()): s for s in specs}
     first = next((d for d in diags if str(Path(d.file).resolve()) in kernels), diags[0])
@@ -152,5 +179,5 @@ def _compile_error(ws: Workspace, specs: list[OpSpec], out: str, diags: list[cma
                     kernel_signature(spec).replace("\n", "\n  "))
         fix = (f"if the spec changed, update the kernel's signature; a fresh skeleton is in "
                f"{ws.rel(ws.generated_dir / 'skeletons' / (spec.folder + '.cc'))}")
-    return BuildError(f"compiling the op library failed in {ws.rel(first.file)}",
+    return BuildError(f"compiling {what} failed in {ws.rel(first.file)}",
                       where=f"{ws.rel(first.file)}:{first.line}:{first.col}", details=details, fix=fix)

@@ -99,7 +99,7 @@ def _check(path: Path, mf, eager: list) -> int:
 
     from opkit.verify.compare import compare
     from opkit.verify.driver import save_inputs, to_numpy
-    from opkit.verify.native import crash_error, run_worker
+    from opkit.runtimes.child import crash_error, run_worker
 
     art = path.parent / f".{path.stem}.check"
     save_inputs(list(mf.example_inputs), art / "inputs")

@@ -267,6 +267,7 @@ def render_library(specs: Sequence[OpSpec]) -> dict[str, str]:
     files = {
         "include/opkit/kernel.h": render("cpp/kernel.h.j2"),
         "include/opkit/math.h": render("cpp/math.h.j2"),
+        "include/opkit/shapes.h": render("cpp/shapes.h.j2"),
         "include/opkit/glue.h": render("cpp/glue.h.j2", dtypes=list(DTYPES.values())),
         "src/register.cc": render("cpp/register.cc.j2", ops=views, library_name=f"lib{LIBRARY_TARGET}.so",
                                   info_literal=f'"OPKIT_INFO" R"opkit({info})opkit"'),

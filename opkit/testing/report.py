@@ -22,6 +22,7 @@ class Failure:
 class OpResult:
     name: str
     qualname: str
+    runtime: str = "onnxruntime"
     cases: int = 0
     passed: int = 0
     failed: int = 0
@@ -42,7 +43,8 @@ class TestReport:
     seed: int
     sanitize: bool
     library: str
-    ops: list[OpResult] = field(default_factory=list)
+    ops: list[OpResult] = field(default_factory=list)  # one per op and runtime
+    runtimes: list[str] = field(default_factory=lambda: ["onnxruntime"])
     seconds: float = 0.0
 
     @property
@@ -55,8 +57,8 @@ class TestReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "seed": self.seed, "sanitize": self.sanitize, "library": self.library,
-                "seconds": round(self.seconds, 3),
-                "ops": [{"name": o.name, "qualname": o.qualname, "ok": o.ok, "cases": o.cases, "passed": o.passed,
+                "seconds": round(self.seconds, 3), "runtimes": self.runtimes,
+                "ops": [{"name": o.name, "qualname": o.qualname, "runtime": o.runtime, "ok": o.ok, "cases": o.cases, "passed": o.passed,
                          "failed": o.failed, "skipped": o.skipped, "worst_abs_err": o.worst_abs,
                          "worst_rel_err": o.worst_rel, "worst_case": o.worst_case,
                          "failures": [asdict(f) for f in o.failures], "skips": o.skips} for o in self.ops]}
@@ -66,7 +68,8 @@ class TestReport:
         for o in self.ops:
             shown = o.failures if verbose else o.failures[:max_failures]
             for f in shown:
-                lines.append(f"FAIL {o.name} case {f.case} [{f.label}] {f.inputs}")
+                on = f" in {o.runtime}" if len(self.runtimes) > 1 or o.runtime != "onnxruntime" else ""
+                lines.append(f"FAIL {o.name}{on} case {f.case} [{f.label}] {f.inputs}")
                 lines.append(f"  {f.kind}: {f.problem}")
                 if f.where:
                     lines.append(f"  at: {f.where}")
@@ -78,9 +81,12 @@ class TestReport:
                              "(-v shows all, --json FILE lists them)")
         if lines:
             lines.append("")
+        several = len(self.runtimes) > 1 or self.runtimes != ["onnxruntime"]
         rows = [("op", "cases", "passed", "failed", "skipped", "worst abs err", "worst rel err", "result")]
+        if several:
+            rows[0] = ("op", "runtime") + rows[0][1:]
         for o in self.ops:
-            rows.append((o.name, str(o.cases), str(o.passed), str(o.failed), str(o.skipped), f"{o.worst_abs:.3g}",
+            rows.append((o.name, *([o.runtime] if several else []), str(o.cases), str(o.passed), str(o.failed), str(o.skipped), f"{o.worst_abs:.3g}",
                          f"{o.worst_rel:.3g}", "ok" if o.ok else "FAIL" if o.failed else "NO CASES RAN"))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
         for r in rows:

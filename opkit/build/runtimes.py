@@ -1,0 +1,72 @@
+"""Which native libraries a build makes: one per library kind a runtime loads.
+
+"ort": libopkit_ops.so (ONNX Runtime's custom-op library, always); "openvino": libopkit_openvino.so
+(an OpenVINO extension: per-op ov::op::Op classes), configured when the openvino package is installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from opkit.errors import BuildError, RuntimeMissingError
+
+TARGETS = {"ort": "opkit_ops", "openvino": "opkit_openvino"}
+# Built by a CMake project of their own (opkit.build.torchlib), only when asked: "torch" is the PyTorch op
+# library (eager, torch.compile), "torch-cpp" adds the schemas library and opkit-torch-runner.
+TORCH_KINDS = ("torch", "torch-cpp")
+OPENVINO_INSTALL = "pip install 'opkit[openvino]'  (or: pip install openvino)"
+
+
+def openvino_installed() -> bool:
+    return importlib.util.find_spec("openvino") is not None
+
+
+def kinds(asked: list[str] | tuple[str, ...] | None) -> list[str]:
+    """The library kinds to build; None: every kind whose runtime is installed."""
+    if asked is None:
+        return ["ort"] + (["openvino"] if openvino_installed() else [])
+    out = []
+    for k in asked:
+        if k not in TARGETS and k not in TORCH_KINDS:
+            raise BuildError(f"no library kind {k!r}", expected=", ".join((*TARGETS, *TORCH_KINDS)))
+        if k == "openvino" and not openvino_installed():
+            raise RuntimeMissingError("the OpenVINO extension cannot be built: the openvino package is not installed",
+                                      fix=OPENVINO_INSTALL)
+        if k not in out:
+            out.append(k)
+    return out
+
+
+def cmake_defs() -> dict[str, str]:
+    """-D entries that do not depend on what is built now (so that switching runtimes never re-configures)."""
+    if not openvino_installed():
+        return {}
+    from openvino.utils import get_cmake_path
+
+    return {"OPKIT_OPENVINO_DIR:PATH": str(get_cmake_path())}
+
+
+def targets(kinds_: list[str]) -> list[str]:
+    """The targets of the workspace's CMake project (the torch kinds build in their own)."""
+    return [TARGETS[k] for k in kinds_ if k in TARGETS]
+
+
+def library_path(ws: Any, variant: str, kind: str) -> Path:
+    if kind in TORCH_KINDS:  # torch-cpp: the same op library; its runner and schemas sit beside it
+        from opkit.build.torchlib import library_path as torch_library_path
+
+        return torch_library_path(ws, variant)
+    return ws.library_path(variant).parent / f"lib{TARGETS[kind]}.so"
+
+
+def check_supported(kinds_: list[str], specs: list[Any]) -> None:
+    """One build-time error naming every op (and what) a requested runtime cannot carry."""
+    if "openvino" in kinds_:
+        from opkit.codegen.openvino import unsupported
+
+        lines = [f"{s.qualname} ({s.loc or s.folder}): {why}" for s in specs for why in unsupported(s)]
+        if lines:
+            raise BuildError("OpenVINO cannot carry the signature of some op(s)", details="\n".join(lines),
+                             fix="build and verify these ops for ONNX Runtime only (leave out --runtime openvino)")

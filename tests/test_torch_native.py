@@ -1,0 +1,220 @@
+"""The user's unchanged kernels inside PyTorch (libopkit_torch.so): eager calls run the native kernel,
+the reference stays the oracle; torch.compile keeps the op as one call; TorchScript and AOTInductor
+files run in opkit-torch-runner (libtorch, no Python); a torch version mismatch is refused.
+
+Heavy parts are built once per session: the repository's PyTorch op library and its C++ runner
+(`torch_build`), into a temp build folder. Native code always runs in child processes: a loaded op
+library cannot be unloaded, and the pytest process must keep running the references.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+
+FAKE_ELF = b"\x7fELF" + b"\0" * 60
+
+
+def _child(script: str, tmp: Path, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    import os
+
+    path = tmp / "child.py"
+    path.write_text(textwrap.dedent(script))
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, str(path)], cwd=REPO, env=full_env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+# ---- fast: no compiler ---------------------------------------------------------------------------
+def test_library_for_another_torch_version_is_refused(tmp_path):
+    import torch
+
+    from opkit.errors import LibraryVersionError
+    from opkit.torchop.native import load_library
+
+    lib = tmp_path / "libopkit_torch.so"
+    record = {"opkit_version": "0.1.0", "torch_version": "2.9.1", "ops": []}
+    lib.write_bytes(FAKE_ELF + b"OPKIT_TORCH_INFO" + json.dumps(record).encode() + b"\0")
+    with pytest.raises(LibraryVersionError) as exc:
+        load_library(lib)
+    text = exc.value.render()
+    assert "torch 2.9.1" in text and f"torch {torch.__version__}" in text
+    assert "opkit build --torch" in text
+
+
+def test_a_file_without_the_record_is_refused(tmp_path):
+    from opkit.errors import OpkitError
+    from opkit.torchop.native import load_library
+
+    lib = tmp_path / "libother.so"
+    lib.write_bytes(FAKE_ELF)
+    with pytest.raises(OpkitError, match="not a PyTorch op library built by opkit"):
+        load_library(lib)
+
+
+def test_cpp_schemas_are_the_custom_ops_schemas():
+    """The schemas library (for the C++ runners) defines exactly what torch.library.custom_op defines."""
+    from opkit.build.specs import import_ops
+    from opkit.build.workspace import Workspace
+    from opkit.codegen.torch import render_torch_library
+
+    ops = import_ops(Workspace(REPO))
+    text = render_torch_library([op.spec for op in ops.values()], "2.13.0")["torch/schemas.cc"]
+    for op in ops.values():
+        schema = str(op.torch_op._opoverload._schema)  # "ns::name(Tensor x, ...) -> Tensor"
+        assert f'm.def("{schema.split("::", 1)[1]}");' in text, schema
+
+
+# ---- end to end: the repository's ops ----------------------------------------------------------
+@pytest.fixture(scope="session")
+def torch_build(tmp_path_factory) -> Path:
+    """The repo's workspace with its PyTorch op library, schemas library and C++ runner, built once."""
+    build = tmp_path_factory.mktemp("torch-build")
+    p = subprocess.run([sys.executable, "-c", "from pathlib import Path; from opkit.build.driver import build; "
+                        "from opkit.build.workspace import Workspace; "
+                        "print(build(Workspace(Path('.').resolve()), runtimes=['torch-cpp']).library_for('torch'))"],
+                       cwd=REPO, env={**__import__("os").environ, "OPKIT_BUILD_DIR": str(build)},
+                       capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "warning:" not in p.stderr, p.stderr[-3000:]
+    return build
+
+
+EAGER_CHECK = """
+    import json, sys, torch
+    from pathlib import Path
+    import opkit
+    from opkit.build.specs import import_ops
+    from opkit.build.workspace import Workspace
+    from opkit.testing.driver import make_cases
+    from opkit.spec.dtypes import DTYPES
+
+    ops = import_ops(Workspace(Path('.').resolve()))
+    opkit.load_native(sys.argv[1] if len(sys.argv) > 1 else {lib!r})
+    report = {{}}
+    for folder, op in sorted(ops.items()):
+        rows = report.setdefault(op.spec.name, {{"cases": 0, "dtypes": set(), "bad": []}})
+        for c in make_cases(op, seed=0):
+            if c.skipped:
+                continue
+            args = [c.args[n] for n in op.spec.param_order]
+            try:
+                want = op.reference(**c.args)
+            except Exception:
+                continue  # inputs the reference refuses (opkit test reports those)
+            try:
+                got = op(**c.args)
+            except Exception as exc:
+                rows["bad"].append(f"{{c.label}}: {{exc}}")
+                continue
+            want = want if isinstance(want, tuple) else (want,)
+            got = got if isinstance(got, tuple) else (got,)
+            rows["cases"] += 1
+            for w, g in zip(want, got):
+                dt = DTYPES[str(w.dtype).removeprefix("torch.")]
+                rows["dtypes"].add(dt.name)
+                if g.dtype != w.dtype or g.shape != w.shape:
+                    rows["bad"].append(f"{{c.label}}: {{g.dtype}}{{tuple(g.shape)}} vs {{w.dtype}}{{tuple(w.shape)}}")
+                elif not torch.allclose(g.double(), w.double(), rtol=dt.rtol * 10, atol=dt.atol * 10, equal_nan=True):
+                    rows["bad"].append(f"{{c.label}}: max diff {{(g.double() - w.double()).abs().max()}}")
+    # the native kernel really runs: its own error for a dtype the spec does not allow
+    sg = ops["scaled_gelu"]
+    try:
+        sg(torch.ones(3, dtype=torch.float16))
+        native_error = None
+    except RuntimeError as exc:
+        native_error = str(exc)
+    # torch.compile: the op stays one call in the graph
+    graphs = []
+    def backend(gm, example_inputs):
+        graphs.append([str(n.target) for n in gm.graph.nodes if n.op == "call_function"])
+        return gm.forward
+    f = torch.compile(lambda x: sg(x, 1.5) * 2, backend=backend, fullgraph=True)
+    x = torch.randn(64)
+    compiled_ok = torch.allclose(f(x), sg.reference(x, 1.5) * 2, rtol=1e-5, atol=1e-6)
+    # torch.library.opcheck with the native kernel registered
+    opcheck = {{}}
+    for folder in ("scaled_gelu", "weighted_sum", "top_k_last_axis", "linear_act"):
+        op = ops[folder]
+        c = next(c for c in make_cases(op, seed=0) if not c.skipped)
+        res = torch.library.opcheck(op.torch_op._opoverload, tuple(c.args[n] for n in op.spec.param_order),
+                                    test_utils=("test_schema", "test_faketensor", "test_aot_dispatch_static"))
+        opcheck[folder] = {{k: v for k, v in res.items()}}
+    print(json.dumps({{"ops": {{k: {{**v, "dtypes": sorted(v["dtypes"])}} for k, v in report.items()}},
+                      "native_error": native_error, "graphs": graphs, "compiled_ok": compiled_ok,
+                      "opcheck": opcheck}}))
+"""
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_bundled_ops_native_in_eager_match_their_references(torch_build, tmp_path):
+    lib = torch_build / "release" / "lib" / "libopkit_torch.so"
+    p = _child(EAGER_CHECK.format(lib=str(lib)), tmp_path, env={"OPKIT_BUILD_DIR": str(torch_build)})
+    assert p.returncode == 0, p.stderr[-3000:]
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    assert len(out["ops"]) == 8
+    for name, rows in out["ops"].items():
+        assert rows["cases"] >= 3, (name, rows)
+        assert not rows["bad"], (name, rows["bad"][:5])
+    # full signatures: 16-bit types, several outputs, data-dependent sizes, variadic, optional
+    assert {"float16", "bfloat16"} <= set(out["ops"]["WeightedSum"]["dtypes"])
+    assert "float16" in out["ops"]["RmsNorm"]["dtypes"]
+    assert "int64" in out["ops"]["TopKLastAxis"]["dtypes"]
+    assert "opkit.examples::ScaledGelu: no kernel for T=float16" in out["native_error"]
+    assert out["compiled_ok"]
+    assert out["graphs"] == [["opkit_examples.scaled_gelu.default", "<built-in function mul>"]] or \
+        any("scaled_gelu" in t for t in out["graphs"][0]) and not any("erf" in t for t in out["graphs"][0])
+    for folder, res in out["opcheck"].items():
+        assert set(res.values()) == {"SUCCESS"}, (folder, res)
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["torchscript", "aoti"])
+def test_cpp_runner_runs_the_model_file_with_the_native_kernel(torch_build, tmp_path, fmt):
+    """gelu_mlp.py as .pt (torch.jit.trace) or .pt2 (AOTInductor, dynamic batch) in opkit-torch-runner,
+    at the example batch and another one; equal to eager. Without the op library the runner fails,
+    naming the op: the native kernel is what runs."""
+    import torch
+
+    from opkit.torchop.export import export_aoti, export_torchscript
+    from opkit.verify.modelfile import load_model_file
+
+    mf = load_model_file(REPO / "examples" / "gelu_mlp.py", REPO)
+    path = tmp_path / ("model.pt" if fmt == "torchscript" else "model.pt2")
+    if fmt == "torchscript":
+        assert export_torchscript(mf.model, mf.example_inputs, path) == "trace"
+    else:
+        export_aoti(mf.model, mf.example_inputs, mf.dynamic_shapes, path, torch_build / "aoti-cache")
+    runner = torch_build / "release" / "bin" / "opkit-torch-runner"
+    libs = [torch_build / "release" / "lib" / n for n in ("libopkit_torch_schemas.so", "libopkit_torch.so")]
+    cmd = [str(runner)] + [a for lib in libs for a in ("--library", str(lib))] + ["--model", str(path)]
+    batches = [8, 3] if fmt == "aoti" else [8]
+    for b in batches:
+        (tmp_path / f"in{b}").mkdir()
+        np.save(tmp_path / f"in{b}" / "0.npy", torch.randn(b, 64).numpy())
+        cmd += ["--run", str(tmp_path / f"in{b}"), str(tmp_path / f"out{b}")]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    for b in batches:
+        x = torch.from_numpy(np.load(tmp_path / f"in{b}" / "0.npy"))
+        with torch.no_grad():
+            want = mf.model(x).numpy()
+        got = np.load(tmp_path / f"out{b}" / "0.npy")
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    # schemas only, no kernels: the dispatcher has nothing to run for the op
+    bad = [str(runner), "--library", str(libs[0]), "--model", str(path), "--run", str(tmp_path / "in8"),
+           str(tmp_path / "out_bad")]
+    p = subprocess.run(bad, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 1 and "scaled_gelu" in p.stderr, p.stderr[-2000:]
