@@ -75,7 +75,7 @@ def test_every_generated_file_says_it_is_generated():
             assert "templates/" in first and "Do not edit" in text.splitlines()[1]
 
 
-@pytest.mark.parametrize("name", ["mixed_op", "top_k_last_axis", "weighted_sum", "unique_consecutive"])
+@pytest.mark.parametrize("name", ["mixed_op", "top_k_last_axis", "weighted_sum", "unique_consecutive", "linear_act"])
 def test_generated_torch_glue_matches_golden(name, update_golden):
     """The PyTorch glue (TORCH_LIBRARY_IMPL over the kernel API): optional/variadic inputs, every attribute
     kind (mixed_op), several outputs, data-dependent sizes. The torch version is a fixed string here."""

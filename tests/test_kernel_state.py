@@ -151,6 +151,18 @@ int main() {
   auto s4 = fixed.get_or_prepare(key, [&] { return State{++prepares}; });
   std::printf("fixed %d %d %d\n", fixed.fixed() ? 1 : 0, fixed.get().value, s4->value);
 
+  // One entry per layer (PyTorch's glue): up to `capacity`, the oldest dropped beyond that.
+  opkit::detail::StateCache<State> table(2);
+  int made = 0;
+  auto key_of = [](uintptr_t a) {
+    std::vector<int64_t> k;
+    opkit::detail::append_key(k, reinterpret_cast<const void*>(a), opkit::Shape{3});
+    return k;
+  };
+  for (uintptr_t a : {0x10, 0x20, 0x10, 0x20, 0x30, 0x20, 0x10})
+    table.get_or_prepare(key_of(a), [&] { return State{++made}; });
+  std::printf("table %d %zu\n", made, table.size());
+
   size_t misaligned = 0;
   {
     TestHost host;
@@ -190,7 +202,8 @@ def test_state_cache_and_default_scratch(tmp_path):
     assert lines[0] == "first-call 1 0"  # eight concurrent first calls, one prepare, all see it
     assert lines[1] == "new-key 2 2 2"  # another key prepares again, once
     assert lines[2] == "fixed 1 42 42"  # prepared at load time: never again
-    assert lines[3] == "scratch 0"
+    assert lines[3] == "table 4 2"  # 0x10, 0x20 once each; 0x30 drops 0x10, which is prepared again
+    assert lines[4] == "scratch 0"
 
 
 # ---- ONNX Runtime ------------------------------------------------------------------------------
@@ -297,3 +310,42 @@ def test_prepare_once_per_session_and_per_call_when_not_constant(shift_library, 
     assert np.allclose(d[0]["y"], xs + 4.0) and np.allclose(d[1]["y"], xs + 5.0)
     # 200 calls x 32 MB of scratch would be 6 GB if kept; ORT's arena reuses the blocks
     assert out["rss_growth_kb"] < 200_000, out["rss_growth_kb"]
+
+
+_TORCH_CHILD = r"""
+import json, sys
+import torch
+import opkit
+sys.path.insert(0, sys.argv[1])
+opkit.load_native(sys.argv[2])
+from ops.shift.spec import shift
+x = torch.tensor([0.5, -1.0]); w = torch.tensor([1.0, 2.0]); b = torch.tensor([10.0])
+out = {"same": [int(shift(x, w, b)[1]) for _ in range(3)], "y": shift(x, w, b)[0].tolist()}
+w.add_(1.0)  # written in place: its version counter moves, the state is prepared again
+out["inplace"] = [int(shift(x, w, b)[1]) for _ in range(2)]
+out["y2"] = shift(x, w, b)[0].tolist()
+other = torch.tensor([0.0, 0.0])  # another layer's weight
+out["other"] = [int(shift(x, other, None)[1]) for _ in range(2)]
+out["back"] = int(shift(x, w, b)[1])  # the first layer's state is still cached
+json.dump(out, open(sys.argv[3], "w"))
+"""
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_prepare_first_call_cache_in_pytorch(tmp_path):
+    """PyTorch's dispatcher has no per-node object: the glue prepares on the first call with given constant
+    inputs and keeps the state, keyed by address, shape and version counter."""
+    ws = tmp_path / "ws"
+    shutil.copytree(FIXTURE, ws)
+    build = tmp_path / "build"
+    p = run_opkit("build", "--torch", cwd=ws, env={"OPKIT_BUILD_DIR": str(build)})
+    assert p.returncode == 0, p.stderr
+    lib = build / "release" / "lib" / "libopkit_torch.so"
+    p = subprocess.run([sys.executable, "-c", _TORCH_CHILD, str(ws), str(lib), str(tmp_path / "out.json")],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert out["same"] == [1, 1, 1] and np.allclose(out["y"], [13.5, 12.0])
+    assert out["inplace"] == [2, 2] and np.allclose(out["y2"], [15.5, 14.0])
+    assert out["other"] == [3, 3] and out["back"] == 3

@@ -9,11 +9,12 @@ from pathlib import Path
 from opkit import ui
 from opkit.build import cmake
 from opkit.build.headers import ensure_headers
+from opkit.build.libraries import cmake_defs as library_defs
 from opkit.build.libraries import libraries_of
 from opkit.build.lock import build_lock
 from opkit.build.specs import cache_payload, load_specs
 from opkit.build.workspace import Workspace
-from opkit.codegen.render import kernel_signature, library_var, render_kernel_file, render_library
+from opkit.codegen.render import kernel_signature, render_kernel_file, render_library
 from opkit.codegen.writer import FileManager
 from opkit.errors import BuildError, WorkspaceError
 from opkit.spec.model import OpSpec
@@ -100,12 +101,7 @@ def build(ws: Workspace, *, sanitize: bool = False, native_arch: bool = False, v
             "OPKIT_LIBRARY_DIR:PATH": str(ws.library_path(variant).parent),
             "OPKIT_SANITIZE:BOOL": "ON" if sanitize else "OFF",
             "OPKIT_NATIVE_ARCH:BOOL": "ON" if native_arch else "OFF",
-        } | rt_libs.cmake_defs()
-        for lib in libraries:
-            var = library_var(lib.name)
-            defs[f"OPKIT_LIB_{var}_INCLUDE_DIR:PATH"] = str(lib.include_dir)
-            defs[f"OPKIT_LIB_{var}_DIR:PATH"] = str(lib.lib_dir)
-            defs[f"OPKIT_LIB_{var}_LIBRARY:FILEPATH"] = str(lib.library)
+        } | rt_libs.cmake_defs() | library_defs(libraries)
         t = time.perf_counter()
         cmake.configure(tools, ws.root, ws.variant_dir(variant), defs)
         timings["configure"] = time.perf_counter() - t

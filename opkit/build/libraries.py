@@ -55,3 +55,16 @@ def libraries_of(specs: list[OpSpec]) -> list[FoundLibrary]:
         for n in s.libraries:
             names.setdefault(n, f"ops/{s.folder}/spec.py ({s.name})")
     return [find_library(n, where) for n, where in names.items()]
+
+
+def cmake_defs(libraries: list[FoundLibrary]) -> dict[str, str]:
+    """The -D entries the CMake fragment (templates/cpp/libraries.cmake.inc.j2) reads for each library."""
+    from opkit.codegen.render import library_var
+
+    defs: dict[str, str] = {}
+    for lib in libraries:
+        var = library_var(lib.name)
+        defs[f"OPKIT_LIB_{var}_INCLUDE_DIR:PATH"] = str(lib.include_dir)
+        defs[f"OPKIT_LIB_{var}_DIR:PATH"] = str(lib.lib_dir)
+        defs[f"OPKIT_LIB_{var}_LIBRARY:FILEPATH"] = str(lib.library)
+    return defs
