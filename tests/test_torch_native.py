@@ -10,6 +10,7 @@ library cannot be unloaded, and the pytest process must keep running the referen
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -218,3 +219,137 @@ def test_cpp_runner_runs_the_model_file_with_the_native_kernel(torch_build, tmp_
            str(tmp_path / "out_bad")]
     p = subprocess.run(bad, capture_output=True, text=True, timeout=300)
     assert p.returncode == 1 and "scaled_gelu" in p.stderr, p.stderr[-2000:]
+
+
+# ---- the three runtimes catch a wrong kernel; a crash names the op -----------------------------
+CRASH_MODEL = """
+import torch
+from ops.null_deref.spec import null_deref
+
+
+class M(torch.nn.Module):
+    def forward(self, x):
+        return null_deref(x) * 2
+
+
+model = M()
+example_inputs = (torch.randn(4000),)
+"""
+
+
+def _verify(root: Path, model: str, *runtimes: str, rc: int) -> tuple[subprocess.CompletedProcess, dict]:
+    import os
+
+    out = root / "report.json"
+    out.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "opkit", "verify", model, "--json", str(out)]
+    cmd += [a for r in runtimes for a in ("--runtime", r)]
+    p = subprocess.run(cmd, cwd=root, env=dict(os.environ, OPKIT_BUILD_DIR=str(root / "build")),
+                       capture_output=True, text=True, timeout=900)
+    assert p.returncode == rc, p.stdout[-3000:] + p.stderr[-3000:]
+    return p, (json.loads(out.read_text()) if out.is_file() else {})
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_wrong_kernel_fails_under_each_torch_runtime_and_a_crash_names_the_op(tmp_path):
+    root = tmp_path / "ws"
+    (root / "ops").mkdir(parents=True)
+    shutil.copytree(REPO / "ops" / "scaled_gelu", root / "ops" / "scaled_gelu")
+    shutil.copytree(REPO / "tests" / "fixtures" / "broken" / "null_deref", root / "ops" / "null_deref")
+    shutil.copy(REPO / "CMakeLists.txt", root / "CMakeLists.txt")
+    shutil.copy(REPO / "examples" / "gelu_mlp.py", root / "model.py")
+    (root / "crash.py").write_text(CRASH_MODEL)
+    three = ("torch", "torchscript", "aoti")
+
+    p, rep = _verify(root, "model.py", *three, rc=0)
+    assert rep["ok"] and {r["name"] for r in rep["runtimes"]} == set(three)
+    assert "compiled:" in p.stderr
+
+    kernel = root / "ops" / "scaled_gelu" / "scaled_gelu.cc"
+    kernel.write_text(kernel.read_text().replace("half_alpha * v *", "half_alpha * v * 1.01f *"))
+    p, rep = _verify(root, "model.py", *three, rc=1)
+    assert not rep["ok"]
+    for rt in three:
+        assert any(f"{rt})" in f and "opkit.examples::ScaledGelu" in f for f in rep["failures"]), (rt, rep["failures"])
+    # the AOTInductor package is reused: the model did not change (the kernel lives in the library)
+    assert "cached:" in p.stderr
+    assert len(list((root / "build" / "torch-cache").glob("aoti-*.pt2"))) == 1
+
+    for rt in ("torch", "torchscript"):
+        p, _ = _verify(root, "crash.py", rt, rc=1)
+        assert "Traceback" not in p.stderr
+        assert "test.broken::NullDeref" in p.stderr and "SIGSEGV" in p.stderr, p.stderr[-3000:]
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_package_with_torch_library_runs_native_kernels(torch_build, tmp_path):
+    """`opkit package --torch`: in a fresh venv, taking an op from the package loads libopkit_torch.so."""
+    import os
+
+    p = subprocess.run([sys.executable, "-m", "opkit", "package", "--torch", "--name", "t12-ops", "-o",
+                        str(tmp_path / "dist")], cwd=REPO, env=dict(os.environ, OPKIT_BUILD_DIR=str(torch_build)),
+                       capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stderr[-3000:]
+    wheel = Path(p.stdout.strip().splitlines()[-1])
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    inst = subprocess.run([str(py), "-m", "pip", "install", "--no-index", "--no-deps", "-q", str(wheel)],
+                          capture_output=True, text=True)
+    assert inst.returncode == 0, inst.stderr
+    script = textwrap.dedent("""
+        import torch
+        from t12_ops import scaled_gelu
+        x = torch.linspace(-3, 3, 101)
+        assert (scaled_gelu(x, 2.0) - scaled_gelu.reference(x, 2.0)).abs().max() < 1e-5
+        try:
+            scaled_gelu(x.half())
+        except RuntimeError as exc:
+            print(exc)
+    """)
+    # opkit from this checkout (the venv's system site-packages may hold another one)
+    run = subprocess.run([str(py), "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                         env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert run.returncode == 0, run.stderr
+    assert "opkit.examples::ScaledGelu: no kernel for T=float16" in run.stdout  # the C++ glue answered
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_libtorch_example_app_runs_the_aoti_package(torch_build, tmp_path):
+    """examples/cpp/libtorch: a user's own C++ program (AOTIModelPackageLoader + the op libraries)."""
+    import torch
+    import torch.utils
+
+    from opkit.build.cmake import find_tools
+    from opkit.torchop.export import export_aoti
+    from opkit.verify.modelfile import load_model_file
+
+    mf = load_model_file(REPO / "examples" / "gelu_mlp.py", REPO)
+    pt2 = tmp_path / "gelu_mlp.pt2"
+    export_aoti(mf.model, mf.example_inputs, mf.dynamic_shapes, pt2, torch_build / "aoti-cache")
+    tools = find_tools()
+    build = tmp_path / "app"
+    c = subprocess.run([tools.cmake, "-S", str(REPO / "examples" / "cpp" / "libtorch"), "-B", str(build), "-G",
+                        "Ninja", f"-DCMAKE_MAKE_PROGRAM={tools.ninja}", f"-DCMAKE_CXX_COMPILER={tools.cxx}",
+                        f"-DCMAKE_PREFIX_PATH={torch.utils.cmake_prefix_path}"], capture_output=True, text=True)
+    assert c.returncode == 0, c.stdout + c.stderr
+    b = subprocess.run([tools.cmake, "--build", str(build)], capture_output=True, text=True)
+    assert b.returncode == 0, b.stdout + b.stderr
+    assert "warning" not in b.stdout.lower()
+    exe = build / "gelu_mlp_aoti"
+    lib_dir = torch_build / "release" / "lib"
+    p = subprocess.run([str(exe), str(pt2), str(lib_dir), "5"], capture_output=True, text=True, timeout=120,
+                       env={"PATH": "/usr/bin:/bin"})  # a bare environment: no Python anywhere
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.split("\n")
+    assert lines[0] == "shape 5 32"
+    got = np.array([float(v) for v in lines[1:] if v], dtype=np.float32).reshape(5, 32)
+    x = torch.sin(torch.arange(5 * 64, dtype=torch.float32) * 0.01).reshape(5, 64)
+    with torch.no_grad():
+        want = mf.model(x).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    bad = subprocess.run([str(exe), str(pt2), str(tmp_path)], capture_output=True, text=True)
+    assert bad.returncode == 1 and "cannot load" in bad.stderr

@@ -113,6 +113,7 @@ class BenchReport:
                  f"load average {self.env.get('load_before', 0):.2f} -> {self.env.get('load_after', 0):.2f} "
                  f"on {self.env.get('cpus', '?')} CPUs; onnxruntime idle threads "
                  f"{'spin' if self.env.get('ort_spinning') else 'do not spin (--spin to allow)'}",
+                 self.env.get("legend") or
                  (f"(a) native kernel in {rt}  (b) the reference as standard ONNX ops in {rt}  "
                   "(c) the reference in torch eager  (d) a one-node built-in op (Relu) of the same size"
                   if self.kind == "op" else
@@ -120,7 +121,8 @@ class BenchReport:
                   f"as standard ONNX ops) in {rt}  (c) the model in torch eager"),
                  "times: median per call over interleaved rounds, +- the interquartile spread", ""]
         cols = [v for v in VARIANTS if any(v in r.stats or v in r.errors for r in self.rows)]
-        head = ["size", "dtype", "shapes"] + [TITLES[v] for v in cols] + \
+        titles = TITLES | self.env.get("titles", {})
+        head = ["size", "dtype", "shapes"] + [titles[v] for v in cols] + \
                [h for h, v in (("a/b", "onnx"), ("a/c", "eager"), ("a/d", "builtin"), ("a/e", "against")) if v in cols]
         table = [head]
         for r in self.rows:

@@ -115,6 +115,8 @@ def build(ws: Workspace, *, sanitize: bool = False, native_arch: bool = False, v
             raise _compile_error(ws, specs, out, diags, _last_built(ws, variant))
         compiled = "no work to do" not in out
         extra = {k: rt_libs.library_path(ws, variant, k) for k in kinds if k != "ort"}
+        if "torch-cpp" in extra:  # the same op library as "torch"
+            extra["torch"] = extra["torch-cpp"]
         torch_kinds = [k for k in kinds if k in rt_libs.TORCH_KINDS]
         if torch_kinds:
             from opkit.build.torchlib import build_torch_library

@@ -48,16 +48,12 @@ def torch_cmake_dir() -> Path:
     return prefix
 
 
-def runner_path(ws: Workspace, variant: str) -> Path:
-    from opkit.codegen.torch import RUNNER_TARGET
+def runner_and_libraries(library: Path) -> tuple[Path, list[Path]]:
+    """opkit-torch-runner and the libraries it loads (schemas first), beside a built libopkit_torch.so."""
+    from opkit.codegen.torch import RUNNER_TARGET, SCHEMAS_TARGET
 
-    return ws.library_path(variant).parent.parent / "bin" / RUNNER_TARGET
-
-
-def schemas_path(ws: Workspace, variant: str) -> Path:
-    from opkit.codegen.torch import SCHEMAS_TARGET
-
-    return ws.library_path(variant).parent / f"lib{SCHEMAS_TARGET}.so"
+    return (library.parent.parent / "bin" / RUNNER_TARGET,
+            [library.parent / f"lib{SCHEMAS_TARGET}.so", library])
 
 
 def build_torch_library(ws: Workspace, specs: list[OpSpec], variant: str, tools: cmake.Tools, *,

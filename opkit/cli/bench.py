@@ -77,6 +77,11 @@ def _bench(args: argparse.Namespace, threads: int, runtime: str):  # noqa: ANN20
     if args.against and not Path(args.against).is_file():
         raise UsageError(f"no such model: {args.against}", fix="pass an .onnx file for --against")
     ws = find_workspace(explicit=args.workspace)
+    if runtime == "torch":  # inside PyTorch: native vs reference vs torch's own ops (opkit/bench/torch.py)
+        from opkit.bench.torch import bench_op_torch
+
+        return bench_op_torch(ws, target, sizes=sizes, dtypes=args.dtype, threads=threads, budget=args.budget,
+                              spread=args.spread, row=args.row)
     return bench_op(ws, target, sizes=sizes, dtypes=args.dtype, threads=threads, budget=args.budget,
                     spread=args.spread, eager=not args.no_eager,
                     against=Path(args.against) if args.against else None, spin=args.spin,

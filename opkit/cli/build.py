@@ -12,8 +12,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sanitize", action="store_true", help="build with AddressSanitizer + UBSan (build/asan/)")
     p.add_argument("--native", action="store_true", help="tune for this CPU (-march=native); not portable")
     p.add_argument("--torch", action="store_true",
-                   help="also build the PyTorch op library (build/<variant>/lib/libopkit_torch.so; the torch runtimes "
-                        "build it themselves)")
+                   help="also build the PyTorch op library (build/<variant>/lib/libopkit_torch.so), its schemas library "
+                        "for C++ "
+                        "programs and opkit-torch-runner (the torch runtimes build what they need themselves)")
     p.add_argument("-v", "--verbose", action="store_true", help="show every compiler command and message")
 
 
@@ -24,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     ws = find_workspace(explicit=args.workspace)
     ui.info(f"building the op library of {ws.root}")
     result = build(ws, sanitize=args.sanitize, native_arch=args.native, verbose=args.verbose,
-                   runtimes=("ort", "torch") if args.torch else ("ort",))
+                   runtimes=("ort", "torch-cpp") if args.torch else ("ort",))
     state = "built" if result.compiled else "up to date"
     ops = ", ".join(s.qualname for s in result.specs)
     ui.info(f"{state} in {result.seconds:.2f} s: {len(result.specs)} op(s): {ops}")

@@ -22,6 +22,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "stock onnxruntime without the op library); checked against eager")
     p.add_argument("--no-check", action="store_true", help="with --decompose: skip the check against eager")
     p.add_argument("--opset", type=int, help="the ONNX opset to export to (default: the exporter's)")
+    p.add_argument("--runtime", choices=("onnx", "torchscript", "aoti"), default="onnx",
+                   help="onnx: an ONNX model (default); torchscript: a TorchScript module (.pt, torch.jit.trace; "
+                        "deprecated upstream); aoti: an AOTInductor package (.pt2, torch.export). The .pt/.pt2 run "
+                        "with the PyTorch op library (see docs/runtime-torch.md)")
     p.add_argument("--exporter", choices=("dynamo", "legacy"), default="dynamo",
                    help="dynamo: torch.export-based (default); legacy: the TorchScript exporter (dynamo=False) with "
                         "a symbolic function generated from each spec")
@@ -34,10 +38,14 @@ def run(args: argparse.Namespace) -> int:
     if not model_path.is_file():
         raise UsageError(f"no such model file: {model_path}",
                          fix="pass the path of a Python file defining `model` and `example_inputs`")
-    out = Path(args.output) if args.output else model_path.with_suffix(".onnx")
-    if out.suffix != ".onnx":
-        raise UsageError(f"the output must be an .onnx file, got {out}", fix="e.g. -o model.onnx")
+    suffix = {"onnx": ".onnx", "torchscript": ".pt", "aoti": ".pt2"}[args.runtime]
+    out = Path(args.output) if args.output else model_path.with_suffix(suffix)
+    if out.suffix != suffix:
+        raise UsageError(f"the output of --runtime {args.runtime} must be a {suffix} file, got {out}",
+                         fix=f"e.g. -o model{suffix}")
     ws = find_workspace(start=model_path.resolve().parent, explicit=args.workspace)
+    if args.runtime != "onnx":
+        return _export_torch(args.runtime, model_path, out, ws)
     with ui.step("importing torch and the model"):
         import torch
 
@@ -125,3 +133,27 @@ def _check(path: Path, mf, eager: list) -> int:
     print("decomposed model matches eager in a stock onnxruntime: PASS" if ok else "FAIL: the decomposed model "
           "differs from eager")
     return 0 if ok else 1
+
+
+def _export_torch(runtime: str, model_path: Path, out: Path, ws) -> int:  # noqa: ANN001 - a Workspace
+    """A .pt (TorchScript) or .pt2 (AOTInductor) of the model: each opkit op one call of its torch op."""
+    with ui.step("importing torch and the model"):
+        from opkit.build.specs import add_to_path, import_ops
+        from opkit.torchop.export import export_aoti, export_torchscript
+        from opkit.verify.modelfile import load_model_file
+
+        add_to_path(ws)
+        mf = load_model_file(model_path, ws.root)
+        import_ops(ws)
+    if runtime == "torchscript":
+        with ui.step("exporting to TorchScript (torch.jit.trace; torch.jit is deprecated upstream: prefer "
+                     "--runtime aoti)"):
+            how = export_torchscript(mf.model, mf.example_inputs, out)
+        print(f"wrote {out} (torch.jit.{how})")
+    else:
+        cached = export_aoti(mf.model, mf.example_inputs, mf.dynamic_shapes, out, ws.build_dir / "torch-cache")
+        print(f"wrote {out} (AOTInductor package{', from the cache' if cached else ''})")
+    print("run it with the PyTorch op library: in Python opkit.load_native() (or torch.ops.load_library of "
+          "libopkit_torch.so) before loading it; in C++ libtorch load libopkit_torch_schemas.so and "
+          "libopkit_torch.so (`opkit build --torch`; docs/runtime-torch.md)")
+    return 0

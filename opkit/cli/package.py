@@ -12,6 +12,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workspace", metavar="DIR", help="the workspace (default: nearest folder with ops/)")
     p.add_argument("--name", help="the package name (default: <workspace folder>_ops)")
     p.add_argument("--version", default="0.1.0", help="the package version (default: 0.1.0)")
+    p.add_argument("--torch", action="store_true",
+                   help="also ship the PyTorch op library (native kernels in eager PyTorch when an op is taken from "
+                        "the package); it ties the wheel's torch extra to this torch version")
     p.add_argument("-o", "--out-dir", default="dist", metavar="DIR", help="where to write the wheel (default: dist)")
 
 
@@ -22,9 +25,11 @@ def run(args: argparse.Namespace) -> int:
 
     ws = find_workspace(explicit=args.workspace)
     with ui.step(f"building the op library of {ws.root}"):
-        built = build(ws)
+        with_torch = args.torch
+        built = build(ws, runtimes=("ort", "torch") if with_torch else ("ort",))
     with ui.step("writing the wheel"):
-        wheel = build_wheel(ws, built.library, built.specs, Path(args.out_dir), name=args.name, version=args.version)
+        wheel = build_wheel(ws, built.library, built.specs, Path(args.out_dir), name=args.name, version=args.version,
+                            torch_library=built.library_for("torch") if with_torch else None)
     ui.detail(f"{len(built.specs)} op(s): {', '.join(s.qualname for s in built.specs)}; {len(wheel.files)} files")
     ui.info(f"install it with `pip install {wheel.path}`; then `import {wheel.package}; "
             f"{wheel.package}.get_library_path()`")

@@ -20,6 +20,10 @@ KNOWN: dict[str, str] = {
     "python": "opkit.runtimes.python_reference:PythonReference",
     "openvino": "opkit.runtimes.openvino:OpenVino",
     "openvino-cpp": "opkit.runtimes.openvino.cpp:OpenVinoCpp",
+    "torch": "opkit.runtimes.torch:TorchEager",
+    "torch-compile": "opkit.runtimes.torch:TorchCompile",
+    "torchscript": "opkit.runtimes.torch:TorchScript",
+    "aoti": "opkit.runtimes.torch:Aoti",
 }
 DEFAULT = ("onnxruntime", "onnxruntime-cpp")
 ALL = "all"

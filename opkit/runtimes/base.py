@@ -87,6 +87,7 @@ class Prepare:
     example_inputs: tuple = ()
     dynamic_shapes: Any = None
     options: dict[str, Any] = field(default_factory=dict)  # prepare() may add options for open() (Job.options)
+    model_path: Path | None = None  # the model file (model.py), for runtimes that import it in their child (torch)
 
 
 @dataclass

@@ -45,6 +45,7 @@ class Op:
         functools.update_wrapper(self, reference)
         self.test_config = None  # constraints for `opkit test` (opkit.testing.constraints.TestConfig)
         self.bench_shapes: list[dict[str, tuple[int, ...]]] = []  # `opkit bench`'s default cases
+        self.torch_baseline: Callable | None = None  # torch's own ops for the same maths (`opkit bench --runtime torch`)
         _registry[spec.qualname] = self
 
     @property
@@ -99,6 +100,12 @@ class Op:
         if self.test_config is None:
             self.test_config = TestConfig()
         self.test_config.samples.append(fn)
+        return fn
+
+    def baseline(self, fn: Callable) -> Callable:
+        """Decorator: the same maths in torch's own ops (same parameters as the reference), the column (e)
+        that `opkit bench OP --runtime torch` times the native kernel against. Returns fn."""
+        self.torch_baseline = fn
         return fn
 
     def bind(self, *args: Any, **kwargs: Any) -> list[Any]:

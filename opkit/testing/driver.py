@@ -134,6 +134,10 @@ def _save_case(folder: Path, op: Any, case: Case) -> None:
         _save(folder / f"in_{k}.npy", a)
         meta.append((name, str(t.dtype).removeprefix("torch.")))
     (folder / "meta.json").write_text(json.dumps({"inputs": meta, "label": case.label, "inputs_text": case.describe()}))
+    # The call itself, for the runtimes that call the torch op rather than run the ONNX model (torch).
+    import torch
+
+    torch.save([case.args[n] for n in op.spec.param_order], folder / "args.pt")
 
 
 def _load_out(path: Path, dtype: str) -> np.ndarray:

@@ -258,7 +258,8 @@ def verify(model_path: Path, ws: Workspace, *, sanitize: bool = False, timeout: 
                     eager_by_run.append(flatten_outputs(mf.model(*tensors)))
     ctx = Prepare(onnx_path=exported.path, onnx_model=exported.model,
                   ops=[op for op in registered_ops() if op.spec.qualname in calls], workspace=ws.root, art=art,
-                  module=mf.model, example_inputs=tuple(mf.example_inputs), dynamic_shapes=mf.dynamic_shapes)
+                  module=mf.model, example_inputs=tuple(mf.example_inputs), dynamic_shapes=mf.dynamic_shapes,
+                  model_path=model_path)
     run_and_compare(report, chosen, ctx, ws=ws, model_path=model_path, built=built,
                     labels=[label for label, _ in runs], eager_by_run=eager_by_run, shapes_by_run=shapes_by_run,
                     rtol=mf.rtol, atol=mf.atol, sanitize=sanitize, timeout=timeout, timings=timings, art=art)
