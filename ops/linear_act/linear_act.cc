@@ -4,7 +4,7 @@
 // prepare (once per node; weight and bias are declared constant in the spec) parses the activation and
 // checks the layer's shape. compute picks the path that measured fastest for the shape:
 //  - one row (M = 1): OpenBLAS's GEMV on blocks of weight's rows, one per thread;
-//  - a few rows (M <= 16) over a weight larger than the caches: hand-written dot products straight from
+//  - a few rows (M <= 8) over a weight larger than the caches: hand-written dot products straight from
 //    weight's rows (AVX2+FMA, chosen at run time, or portable), reading weight from memory once;
 //  - otherwise: OpenBLAS's GEMM (single-threaded) on one block of y per thread of the runtime, each
 //    block then gets bias and activation while it is in cache.
@@ -85,7 +85,7 @@ ActFn<T> pick_act() {
 // Packing the weight costs a pass over it that a handful of rows cannot amortise. Here each task
 // takes 4 rows of weight and computes their dot products with x's rows, 3 at a time, in 32-byte
 // vectors (12 accumulators), so the weight is read from memory once in all.
-constexpr int64_t kSmallM = 16;
+constexpr int64_t kSmallM = 8;
 constexpr double kCacheBytes = 8.0 * 1024 * 1024;  // a weight above this streams from memory each call
 
 template <typename T>
