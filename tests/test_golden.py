@@ -57,7 +57,7 @@ def test_generated_glue_matches_golden(name, update_golden):
     _check(GOLDEN / name / "skeleton.cc", render_kernel_file(spec), update_golden)
 
 
-LIBRARY_FILES = ("src/register.cc", "opkit_ops.cmake")
+LIBRARY_FILES = ("src/register.cc", "opkit_ops.cmake", "openvino/extension.cc", "openvino/opkit_openvino.cmake")
 
 
 def test_library_files_of_all_golden_ops_match_golden(update_golden):

@@ -19,8 +19,9 @@ def test_every_known_runtime_imports_and_declares_itself() -> None:
     for name in KNOWN:
         rt = get(name)
         assert isinstance(rt, Runtime) and rt.name == name and rt.label and rt.short
-        assert rt.artifact == "onnx" and rt.install
-        assert rt.cpp == name.endswith("-cpp")
+        assert rt.artifact in ("onnx", "torch", "torchscript", "aoti", "executorch") and rt.install
+        # a C++ runner: named <runtime>-cpp, or a runtime whose file only a C++ program runs (.pt, .pt2)
+        assert rt.cpp == (name.endswith("-cpp") or rt.artifact in ("torchscript", "aoti"))
         if rt.cpp:  # a C++ runner is checked against its Python-API twin
             assert rt.compare_with in KNOWN and not rt.cases and not rt.bench
 

@@ -283,8 +283,9 @@ def _fits(model_path: Path, shapes: list[tuple[int, ...]]) -> bool:
     return True
 
 
-def _builtin_model(path: Path, dtype: str) -> Path | None:
-    """One Relu node (Neg for integers) on the first input: the per-call cost of a built-in op."""
+def _builtin_model(path: Path, dtype: str, rank: int | None = None) -> Path | None:
+    """One Relu node (Neg for integers) on the first input: the per-call cost of a built-in op. `rank`:
+    the input's rank, as symbolic dims (OpenVINO's CPU plugin refuses an input of unknown rank)."""
     import onnx
     from onnx import helper
 
@@ -300,8 +301,9 @@ def _builtin_model(path: Path, dtype: str) -> Path | None:
     except Exception:
         return None
     node = helper.make_node("Relu" if d.is_float else "Neg", ["x"], ["y"])
-    g = helper.make_graph([node], "builtin", [helper.make_tensor_value_info("x", elem, None)],
-                          [helper.make_tensor_value_info("y", elem, None)])
+    shape = None if rank is None else [f"d{k}" for k in range(rank)]
+    g = helper.make_graph([node], "builtin", [helper.make_tensor_value_info("x", elem, shape)],
+                          [helper.make_tensor_value_info("y", elem, shape)])
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     return path
 
@@ -553,7 +555,8 @@ def bench_op(ws: Workspace, name: str, *, sizes: list[int] | None, dtypes: list[
                 elif against is not None:
                     skipped_against.add(dlabel)
                 if flat and first_dtype:
-                    b = _builtin_model(art / f"builtin_{first_dtype}.onnx", first_dtype)
+                    b = _builtin_model(art / f"builtin_{first_dtype}_{flat[0].dim()}d.onnx", first_dtype,
+                                       flat[0].dim())
                     if b is not None:
                         variants["builtin"] = str(b)
                 rows.append(case_row)

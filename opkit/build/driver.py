@@ -52,6 +52,7 @@ def generate(ws: Workspace, specs: list[OpSpec], hashes: dict[str, str], *, dry_
     fm.write("specs.json", cache_payload(specs, hashes))
     fm.remove_stale("src", (".cc",))
     fm.remove_stale("include", (".h",))
+    fm.remove_stale("openvino", (".cc",))
     fm.remove_stale("skeletons", (".cc",))
     return fm
 
@@ -90,7 +91,11 @@ def build(ws: Workspace, *, sanitize: bool = False, native_arch: bool = False, v
                              fix=f"copy the skeleton from {ws.rel(ws.generated_dir / 'skeletons' / (s.folder + '.cc'))}"
                                  " (written now) and fill in the maths")
         kinds = rt_libs.kinds(runtimes)
-        rt_libs.check_supported(kinds, specs)
+        if runtimes is not None:  # asked for: an op the runtime cannot carry is an error
+            rt_libs.check_supported(kinds, specs)
+        else:  # every installed runtime: such an op is left out of that runtime's library, with a note
+            for line in rt_libs.left_out(kinds, specs):
+                ui.info(line)
         tools = cmake.find_tools()
         headers = ensure_headers()
         libraries = libraries_of(specs)

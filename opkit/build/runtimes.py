@@ -70,3 +70,13 @@ def check_supported(kinds_: list[str], specs: list[Any]) -> None:
         if lines:
             raise BuildError("OpenVINO cannot carry the signature of some op(s)", details="\n".join(lines),
                              fix="build and verify these ops for ONNX Runtime only (leave out --runtime openvino)")
+
+
+def left_out(kinds_: list[str], specs: list[Any]) -> list[str]:
+    """Notes for the ops a runtime's library leaves out (when it was not asked for by name)."""
+    if "openvino" not in kinds_:
+        return []
+    from opkit.codegen.openvino import unsupported
+
+    return [f"the OpenVINO extension leaves out {s.qualname}: {'; '.join(unsupported(s))}"
+            for s in specs if unsupported(s)]

@@ -70,6 +70,11 @@ def _bench(args: argparse.Namespace, threads: int, runtime: str):  # noqa: ANN20
         if not model.is_file():
             raise UsageError(f"no such model file: {model}", fix="pass a model.py defining `model` and "
                              "`example_inputs`, or an op name")
+        if runtime == "torch":
+            raise UsageError("opkit bench model.py --runtime torch is not supported: the torch bench times one op",
+                             expected="opkit bench OP --runtime torch",
+                             fix="bench the op (`opkit bench ScaledGelu --runtime torch`), or time the model with "
+                                 "--runtime onnxruntime")
         ws = find_workspace(start=model.resolve().parent, explicit=args.workspace)
         return bench_model(ws, model, threads=threads, budget=args.budget, spread=args.spread,
                            eager=not args.no_eager, spin=args.spin, runtime=runtime)

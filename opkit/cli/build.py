@@ -16,6 +16,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "for C++ "
                         "programs and opkit-torch-runner (the torch runtimes build what they need themselves)")
     p.add_argument("-v", "--verbose", action="store_true", help="show every compiler command and message")
+    p.add_argument("--runtime", action="append", metavar="NAME", choices=("onnxruntime", "openvino"),
+                   help="build the library of this runtime only: onnxruntime (libopkit_ops.so) or openvino "
+                        "(libopkit_openvino.so); repeatable (default: every installed runtime's)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,11 +27,18 @@ def run(args: argparse.Namespace) -> int:
 
     ws = find_workspace(explicit=args.workspace)
     ui.info(f"building the op library of {ws.root}")
-    result = build(ws, sanitize=args.sanitize, native_arch=args.native, verbose=args.verbose,
-                   runtimes=("ort", "torch-cpp") if args.torch else ("ort",))
+    kinds = None if not args.runtime else ["ort" if r == "onnxruntime" else r for r in args.runtime]
+    if args.torch:  # the torch libraries build only when asked (opkit/build/torchlib.py)
+        from opkit.build import runtimes as rt_libs
+
+        kinds = rt_libs.kinds(kinds) + ["torch-cpp"]
+    result = build(ws, sanitize=args.sanitize, native_arch=args.native, verbose=args.verbose, runtimes=kinds)
     state = "built" if result.compiled else "up to date"
     ops = ", ".join(s.qualname for s in result.specs)
     ui.info(f"{state} in {result.seconds:.2f} s: {len(result.specs)} op(s): {ops}")
+    for kind, path in result.extra.items():
+        if kind != "torch-cpp":  # the same file as "torch"
+            ui.info(f"{kind} extension: {path}")
     print(result.library)
     if args.torch:
         print(result.library_for("torch"))

@@ -13,7 +13,14 @@ from opkit.errors import ExportError, NativeRunError, UsageError
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="a Python file defining `model`, `example_inputs` and optionally `dynamic_shapes`")
-    p.add_argument("-o", "--output", metavar="FILE.onnx", help="where to write the model (default: <model>.onnx)")
+    p.add_argument("-o", "--output", metavar="FILE.onnx", help="where to write the model (default: <model>.onnx; "
+                                                                 "<model>.xml with --runtime openvino)")
+    p.add_argument("--runtime", choices=("onnxruntime", "openvino", "torchscript", "aoti"), default="onnxruntime",
+                   help="onnxruntime: an .onnx model (default); openvino: OpenVINO IR (.xml + .bin) with the custom "
+                        "nodes kept, read through opkit's OpenVINO extension (which it needs to be read again); "
+                        "torchscript: a TorchScript module (.pt, torch.jit.trace; deprecated upstream); aoti: an "
+                        "AOTInductor package (.pt2, torch.export). The .pt/.pt2 run with the PyTorch op library "
+                        "(docs/runtime-torch.md)")
     p.add_argument("--workspace", metavar="DIR", help="the workspace (default: nearest folder with ops/ above the model)")
     p.add_argument("--external-data", action="store_true",
                    help="keep the weights in FILE.onnx.data beside the model (default: one self-contained file)")
@@ -22,10 +29,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "stock onnxruntime without the op library); checked against eager")
     p.add_argument("--no-check", action="store_true", help="with --decompose: skip the check against eager")
     p.add_argument("--opset", type=int, help="the ONNX opset to export to (default: the exporter's)")
-    p.add_argument("--runtime", choices=("onnx", "torchscript", "aoti"), default="onnx",
-                   help="onnx: an ONNX model (default); torchscript: a TorchScript module (.pt, torch.jit.trace; "
-                        "deprecated upstream); aoti: an AOTInductor package (.pt2, torch.export). The .pt/.pt2 run "
-                        "with the PyTorch op library (see docs/runtime-torch.md)")
     p.add_argument("--exporter", choices=("dynamo", "legacy"), default="dynamo",
                    help="dynamo: torch.export-based (default); legacy: the TorchScript exporter (dynamo=False) with "
                         "a symbolic function generated from each spec")
@@ -38,13 +41,23 @@ def run(args: argparse.Namespace) -> int:
     if not model_path.is_file():
         raise UsageError(f"no such model file: {model_path}",
                          fix="pass the path of a Python file defining `model` and `example_inputs`")
-    suffix = {"onnx": ".onnx", "torchscript": ".pt", "aoti": ".pt2"}[args.runtime]
+    ov = args.runtime == "openvino"
+    suffix = {"onnxruntime": ".onnx", "openvino": ".xml", "torchscript": ".pt", "aoti": ".pt2"}[args.runtime]
     out = Path(args.output) if args.output else model_path.with_suffix(suffix)
-    if out.suffix != suffix:
-        raise UsageError(f"the output of --runtime {args.runtime} must be a {suffix} file, got {out}",
-                         fix=f"e.g. -o model{suffix}")
+    if ov and (args.decompose or out.suffix != ".xml"):
+        raise UsageError("--runtime openvino writes OpenVINO IR: an .xml file (and its .bin), without --decompose",
+                         got=str(out), fix="e.g. opkit export model.py --runtime openvino -o model.xml")
+    if args.runtime in ("torchscript", "aoti") and (args.decompose or out.suffix != suffix):
+        raise UsageError(f"--runtime {args.runtime} writes a {suffix} file, without --decompose", got=str(out),
+                         fix=f"e.g. opkit export model.py --runtime {args.runtime} -o model{suffix}")
+    if args.runtime == "onnxruntime" and out.suffix != ".onnx":
+        raise UsageError(f"the output must be an .onnx file, got {out}", fix="e.g. -o model.onnx")
+    if ov:
+        from opkit.runtimes import get
+
+        get("openvino").require()
     ws = find_workspace(start=model_path.resolve().parent, explicit=args.workspace)
-    if args.runtime != "onnx":
+    if args.runtime in ("torchscript", "aoti"):
         return _export_torch(args.runtime, model_path, out, ws)
     with ui.step("importing torch and the model"):
         import torch
@@ -62,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
 
         eager = flatten_outputs(mf.model(*mf.example_inputs))
     called = sorted(calls)
+    if ov:
+        return _export_ir(args, ws, mf, out)
     if not args.decompose:
         from opkit.export.legacy import export_model
 
@@ -99,6 +114,39 @@ def run(args: argparse.Namespace) -> int:
     if args.no_check:
         return 0
     return _check(dec.path, mf, eager)
+
+
+def _export_ir(args: argparse.Namespace, ws, mf, out: Path) -> int:  # noqa: ANN001 - Workspace, ModelFile
+    """ONNX export -> OpenVINO's ONNX frontend with the extension (a child process) -> IR (.xml + .bin)."""
+    from opkit.build.driver import build
+    from opkit.export.legacy import export_model
+    from opkit.runtimes import get
+    from opkit.runtimes.base import Prepare
+    from opkit.runtimes.child import crash_error, run_worker
+    from opkit.spec.decorator import registered_ops
+
+    with ui.step("building the OpenVINO extension"):
+        lib = build(ws, runtimes=["openvino"]).library_for("openvino")
+    art = ws.build_dir / "export" / out.stem
+    art.mkdir(parents=True, exist_ok=True)
+    with ui.step(f"exporting to ONNX (torch.onnx, {args.exporter})"):
+        ex = export_model(mf.model, mf.example_inputs, art / "model.onnx", registered_ops(),
+                          dynamic_shapes=mf.dynamic_shapes, opset=args.opset, exporter=args.exporter)
+    onnx_file = get("openvino").prepare(Prepare(onnx_path=ex.path, onnx_model=ex.model))
+    with ui.step("converting to OpenVINO IR (OpenVINO's ONNX frontend + the extension, child process)"):
+        child = run_worker({"model": str(onnx_file), "libraries": [str(lib)], "xml": str(out.resolve())}, art,
+                           module="opkit.runtimes.openvino.save")
+    if child.crashed:
+        raise crash_error(f"converting {ex.path} to OpenVINO IR", child, [], runtime="OpenVINO")
+    if child.error:
+        raise NativeRunError("OpenVINO could not read the exported model with the extension",
+                             details=child.error[:2000], fix="`opkit verify model.py --runtime openvino` shows which "
+                             "op fails and why")
+    print(f"wrote {out} + {out.with_suffix('.bin').name} (OpenVINO IR; custom: "
+          f"{', '.join(child.result.get('custom', [])) or 'none'})")
+    print(f"reading it needs the extension: core.add_extension({str(lib)!r}) before core.read_model "
+          f"(C++: ov::Core::add_extension), or `opkit run {out} --runtime openvino`")
+    return 0
 
 
 def _check(path: Path, mf, eager: list) -> int:

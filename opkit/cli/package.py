@@ -19,19 +19,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from opkit.build import runtimes as rt_libs
     from opkit.build.driver import build
     from opkit.build.workspace import find_workspace
     from opkit.native.package import build_wheel
 
     ws = find_workspace(explicit=args.workspace)
     with ui.step(f"building the op library of {ws.root}"):
-        with_torch = args.torch
-        built = build(ws, runtimes=("ort", "torch") if with_torch else ("ort",))
+        kinds = None if not args.torch else rt_libs.kinds(None) + ["torch"]
+        built = build(ws, runtimes=kinds)  # every installed runtime's library: the OpenVINO extension too
     with ui.step("writing the wheel"):
         wheel = build_wheel(ws, built.library, built.specs, Path(args.out_dir), name=args.name, version=args.version,
-                            torch_library=built.library_for("torch") if with_torch else None)
+                            openvino_extension=built.extra.get("openvino"), torch_library=built.extra.get("torch"))
     ui.detail(f"{len(built.specs)} op(s): {', '.join(s.qualname for s in built.specs)}; {len(wheel.files)} files")
     ui.info(f"install it with `pip install {wheel.path}`; then `import {wheel.package}; "
-            f"{wheel.package}.get_library_path()`")
+            f"{wheel.package}.get_library_path()`" +
+            (f" (OpenVINO: {wheel.package}.get_openvino_extension_path())" if "openvino" in built.extra else ""))
     print(wheel.path)
     return 0

@@ -280,6 +280,9 @@ def render_library(specs: Sequence[OpSpec]) -> dict[str, str]:
     for v in views:
         files[f"include/{v['folder']}.opkit.h"] = render("cpp/op.h.j2", op=v)
         files[f"src/{v['folder']}.glue.cc"] = render("cpp/op_glue.cc.j2", op=v)
+    from opkit.codegen.openvino import render_openvino  # the OpenVINO extension: same kernels, its own glue
+
+    files.update(render_openvino(specs, views, library_info(specs)))
     return files
 
 

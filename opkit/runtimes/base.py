@@ -32,6 +32,8 @@ Contract (read this before adding a runtime)
    - `in_all`: whether `--runtime all` takes it (the Python references are a check of the spec,
      not a kernel runtime: they are chosen by name only); `sanitize`: whether --sanitize runs it.
    - `report_backend`: the value of a run's "backend" in verify's JSON (kept for older tools).
+   - `narrows`: dtypes the runtime computes in a narrower one ({"float64": "float32"}): outputs of
+     that dtype are compared at the narrower dtype's tolerance, and the report says so.
 3. `version()` -> str; `prepare(ctx: Prepare) -> Path`: the file `run()` loads (default: the ONNX file);
    it may put options for open() into `ctx.options` (they travel as `Job.options`).
 4. `run(job: Job) -> Outcome`, in opkit's process: run every input set of `job.runs` in a CHILD
@@ -152,6 +154,7 @@ class Runtime:
     sanitize: ClassVar[bool] = True
     default: ClassVar[bool] = False
     report_backend: ClassVar[str] = ""
+    narrows: ClassVar[dict[str, str]] = {}  # dtypes it computes in a narrower one ({"float64": "float32"})
     worker_module: ClassVar[str] = "opkit.runtimes.worker"
 
     # -- availability ------------------------------------------------------------------------------

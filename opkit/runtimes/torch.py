@@ -214,6 +214,33 @@ class _TorchCpp(TorchEager):
         return Outcome(True, None, result, None, proc.stderr)
 
 
+    def run_files(self, build_dir: Path | None, model: Path, *, libraries: list[Path], inputs: dict[str, Path],
+                  output_dir: Path, threads: int | None = None, repeat: int = 1) -> object:
+        """`opkit run FILE.pt|FILE.pt2 --runtime torchscript|aoti`: the inputs in the order given (the model's
+        positional inputs), outputs as <output_dir>/<k>.npy. A RunnerResult; never raises for the run."""
+        import shutil
+        import tempfile
+
+        from opkit.native.runner import RunnerResult
+        from opkit.runtimes.base import RunSpec
+        from opkit.runtimes.child import DEFAULT_TIMEOUT
+
+        if not libraries:
+            return RunnerResult(1, "", "opkit-torch-runner needs the PyTorch op library (a workspace or --library "
+                                       "libopkit_torch.so)")
+        with tempfile.TemporaryDirectory(prefix="opkit-run-") as tmp:
+            folder = Path(tmp) / "inputs"
+            folder.mkdir()
+            for k, path in enumerate(inputs.values()):
+                shutil.copyfile(path, folder / f"{k}.npy")
+            outcome = self.run(Job(model=model, libraries=list(libraries), work=Path(tmp), threads=threads,
+                                   runs=[RunSpec("inputs", folder, output_dir)] * max(1, repeat),
+                                   timeout=DEFAULT_TIMEOUT))
+        rc = 0 if outcome.ok else (1 if outcome.error else -1)
+        return RunnerResult(rc, f"wrote {output_dir}/<k>.npy ({'; '.join(r['label'] for r in outcome.result['runs'])})",
+                            outcome.error or outcome.stderr, outcome.result, outcome.crashed)
+
+
 class TorchScript(_TorchCpp):
     name = "torchscript"
     label = "TorchScript (.pt, torch.jit.trace) in opkit-torch-runner (libtorch, no Python) + libopkit_torch.so"

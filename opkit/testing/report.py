@@ -32,6 +32,7 @@ class OpResult:
     worst_case: str | None = None
     failures: list[Failure] = field(default_factory=list)
     skips: list[str] = field(default_factory=list)
+    narrowed: set[str] = field(default_factory=set)  # "float64 as float32": compared at the narrower tolerance
 
     @property
     def ok(self) -> bool:
@@ -61,7 +62,8 @@ class TestReport:
                 "ops": [{"name": o.name, "qualname": o.qualname, "runtime": o.runtime, "ok": o.ok, "cases": o.cases, "passed": o.passed,
                          "failed": o.failed, "skipped": o.skipped, "worst_abs_err": o.worst_abs,
                          "worst_rel_err": o.worst_rel, "worst_case": o.worst_case,
-                         "failures": [asdict(f) for f in o.failures], "skips": o.skips} for o in self.ops]}
+                         "failures": [asdict(f) for f in o.failures], "skips": o.skips,
+                         "narrowed": sorted(o.narrowed)} for o in self.ops]}
 
     def render(self, *, max_failures: int = 5, verbose: bool = False) -> str:
         lines: list[str] = []
@@ -91,6 +93,10 @@ class TestReport:
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
         for r in rows:
             lines.append("  ".join(v.ljust(w) for v, w in zip(r, widths)) + "  " + r[-1])
+        for o in self.ops:
+            if o.narrowed:
+                lines.append(f"note: {o.name} in {o.runtime}: {', '.join(sorted(o.narrowed))} (the runtime computes "
+                             "in the narrower dtype; compared at its tolerance)")
         total = sum(o.cases for o in self.ops)
         failed = sum(o.failed for o in self.ops)
         lines.append("")

@@ -9,7 +9,6 @@ features; torch.export + AOTInductor is its successor): TorchScript is kept for 
 from __future__ import annotations
 
 import hashlib
-import io
 import shutil
 import warnings
 from pathlib import Path

@@ -8,7 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 from opkit.build.runtimes import OPENVINO_INSTALL
-from opkit.runtimes.base import Runtime, Session
+from pathlib import Path
+
+from opkit.runtimes.base import Prepare, Runtime, Session
 
 
 def _to_numpy(t: Any) -> Any:
@@ -34,25 +36,30 @@ def _tensor(ov: Any, a: Any) -> Any:
 
 
 class OvSession(Session):
-    def __init__(self, ov: Any, compiled: Any) -> None:
+    """A compiled model. Inputs are the ONNX graph's, in its order: OpenVINO drops inputs it folded away
+    (e.g. an empty tensor), so arrays are set by name."""
+
+    def __init__(self, ov: Any, compiled: Any, input_names: list[str]) -> None:
         self.ov, self.compiled = ov, compiled
         self.request = compiled.create_infer_request()
-        self.input_names = [p.get_any_name() for p in compiled.inputs]
+        self.input_names = input_names
+        self.ports = {name: k for k, p in enumerate(compiled.inputs) for name in p.get_names()}
         self.output_names = [p.get_any_name() for p in compiled.outputs]
         self.model_outputs = compiled.outputs
 
+    def _set(self, arrays: list) -> None:
+        for name, a in zip(self.input_names, arrays):
+            if name in self.ports:
+                self.request.set_input_tensor(self.ports[name], _tensor(self.ov, a))
+
     def run(self, arrays: list) -> list:
-        req = self.request
-        for k, a in enumerate(arrays):
-            req.set_input_tensor(k, _tensor(self.ov, a))
-        req.infer()
-        return [_to_numpy(req.get_output_tensor(k)) for k in range(len(self.output_names))]
+        self._set(arrays)
+        self.request.infer()
+        return [_to_numpy(self.request.get_output_tensor(k)) for k in range(len(self.output_names))]
 
     def bind(self, arrays: list) -> Callable[[], Any]:
-        req = self.request
-        for k, a in enumerate(arrays):
-            req.set_input_tensor(k, _tensor(self.ov, a))
-        return req.infer
+        self._set(arrays)
+        return self.request.infer
 
     def inferred_shapes(self) -> list[list | None]:
         out: list[list | None] = []
@@ -71,6 +78,31 @@ class OpenVino(Runtime):
     install = OPENVINO_INSTALL
     library = "openvino"
     report_backend = "openvino"
+    # OpenVINO's CPU plugin runs float64 graphs in float32 (the inputs are rounded before the kernel sees
+    # them; the kernel still computes in float64). float16/bfloat16/int64 travel as float32/int32 and are
+    # converted back exactly for the kernel.
+    narrows = {"float64": "float32"}
+
+    def prepare(self, ctx: Prepare) -> Path:
+        """OpenVINO's copy of the model: each custom node records its outputs' ranks (the CPU plugin needs
+        them; a spec without a shape rule does not give them)."""
+        import onnx
+
+        model = onnx.load(str(ctx.onnx_path), load_external_data=False)
+        return annotate_ranks(model, _value_ranks(model), ctx.onnx_path.with_name("model.openvino.onnx"))
+
+    def prepare_cases(self, spec: Any, cases: list[tuple[str, Path]], ws_root: Path, op: Any
+                      ) -> tuple[list[tuple[str, Path]], list[tuple[str, str]], dict[str, Any], str]:
+        import json
+
+        import onnx
+
+        for _, folder in cases:
+            model = onnx.load(str(folder / "model.onnx"))
+            ranks = json.loads((folder / "meta.json").read_text()).get("output_ranks") or []
+            node = next(n for n in model.graph.node if n.domain == spec.domain and n.op_type == spec.name)
+            annotate_ranks(model, dict(zip(node.output, ranks)), folder / "model.openvino.onnx")
+        return cases, [], {}, "model.openvino.onnx"
 
     def version(self) -> str:
         from importlib import metadata
@@ -86,7 +118,44 @@ class OpenVino(Runtime):
         core = ov.Core()
         for lib in libraries:
             core.add_extension(lib)
-        config: dict[str, Any] = {}
+        # The model's own precision: on CPUs with bf16 units OpenVINO would otherwise run f32 graphs in
+        # bf16 (errors of ~1e-2), which is neither what the kernel computes nor what eager does.
+        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32"}
         if options.get("threads"):
             config["INFERENCE_NUM_THREADS"] = int(options["threads"])
-        return OvSession(ov, core.compile_model(core.read_model(model), "CPU", config))
+        import onnx
+
+        proto = onnx.load(model, load_external_data=False)
+        inits = {i.name for i in proto.graph.initializer}
+        names = [i.name for i in proto.graph.input if i.name not in inits]
+        return OvSession(ov, core.compile_model(core.read_model(model), "CPU", config), names)
+
+
+_STANDARD = ("", "ai.onnx", "ai.onnx.ml", "ai.onnx.preview.training", "ai.onnx.training")
+
+
+def _value_ranks(model: Any) -> dict[str, int]:
+    """The rank of every value the model records a shape for (value_info, graph outputs)."""
+    out = {}
+    for vi in list(model.graph.value_info) + list(model.graph.output):
+        t = vi.type.tensor_type
+        if t.HasField("shape"):
+            out[vi.name] = len(t.shape.dim)
+    return out
+
+
+def annotate_ranks(model: Any, ranks: dict[str, int], path: Path) -> Path:
+    """Write `model` to `path` with an ints attribute opkit_output_ranks (-1: unknown) on every
+    custom-domain node, which the extension's converter reads."""
+    import onnx
+
+    for node in model.graph.node:
+        if node.domain in _STANDARD:
+            continue
+        del_at = [k for k, a in enumerate(node.attribute) if a.name == "opkit_output_ranks"]
+        for k in reversed(del_at):
+            del node.attribute[k]
+        node.attribute.append(onnx.helper.make_attribute("opkit_output_ranks",
+                                                         [ranks.get(o, -1) for o in node.output]))
+    onnx.save(model, str(path))
+    return path

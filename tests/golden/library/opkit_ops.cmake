@@ -46,3 +46,8 @@ set_property(TARGET opkit_ops APPEND PROPERTY BUILD_RPATH "${OPKIT_LIB_OPENBLAS_
 set_target_properties(opkit_ops PROPERTIES
   LIBRARY_OUTPUT_DIRECTORY "${OPKIT_LIBRARY_DIR}"
   LINK_DEPENDS "${OPKIT_GENERATED_DIR}/exports.map")
+
+# The OpenVINO extension (libopkit_openvino.so), when opkit found the openvino package.
+if(OPKIT_OPENVINO_DIR)
+  include("${OPKIT_GENERATED_DIR}/openvino/opkit_openvino.cmake")
+endif()
