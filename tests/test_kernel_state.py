@@ -349,3 +349,52 @@ def test_prepare_first_call_cache_in_pytorch(tmp_path):
     assert out["same"] == [1, 1, 1] and np.allclose(out["y"], [13.5, 12.0])
     assert out["inplace"] == [2, 2] and np.allclose(out["y2"], [15.5, 14.0])
     assert out["other"] == [3, 3] and out["back"] == 3
+
+
+_OV_CHILD = r"""
+import json, sys
+import numpy as np
+import openvino as ov
+job = json.load(open(sys.argv[1]))
+core = ov.Core()
+core.add_extension(job["library"])
+out = {}
+for name, case in job["cases"].items():
+    req = core.compile_model(core.read_model(case["model"]), "CPU").create_infer_request()
+    runs = []
+    for feeds in case["runs"]:
+        r = list(req.infer({k: np.asarray(v, dtype=np.float32) for k, v in feeds.items()}).values())
+        runs.append({"y": np.asarray(r[0]).tolist(), "prepares": int(np.asarray(r[1])[0])})
+    out[name] = runs
+json.dump(out, open(sys.argv[2], "w"))
+"""
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_prepare_in_openvino(tmp_path):
+    """OpenVINO: prepared on a node's first evaluate when the declared-constant inputs come from Constant nodes
+    (initializers), and before every evaluate when one is a model input."""
+    pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install 'opkit[openvino]')")
+    ws = tmp_path / "ws"
+    shutil.copytree(FIXTURE, ws)
+    build = tmp_path / "build"
+    p = run_opkit("build", "--runtime", "openvino", cwd=ws, env={"OPKIT_BUILD_DIR": str(build)})
+    assert p.returncode == 0, p.stderr
+    x = [0.5, -1.0, 2.0]
+    cases = {
+        "initializers": {"model": str(_model(tmp_path / "a.onnx", w_init=True, b="init")), "runs": [{"x": x}] * 3},
+        "w_input": {"model": str(_model(tmp_path / "b.onnx", w_init=False, b="init")),
+                    "runs": [{"x": x, "w": [1.0, 2.0]}, {"x": x, "w": [5.0, 5.0]}]},
+    }
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps({"library": str(build / "release" / "lib" / "libopkit_openvino.so"), "cases": cases}))
+    p = subprocess.run([sys.executable, "-c", _OV_CHILD, str(job), str(tmp_path / "out.json")], capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    out = json.loads((tmp_path / "out.json").read_text())
+    xs = np.array(x)
+    assert [r["prepares"] for r in out["initializers"]] == [1, 1, 1]
+    assert all(np.allclose(r["y"], xs + 13.0) for r in out["initializers"])
+    assert [r["prepares"] for r in out["w_input"]] == [2, 3]
+    assert np.allclose(out["w_input"][1]["y"], xs + 20.0)

@@ -231,6 +231,7 @@ def op_view(spec: OpSpec) -> dict[str, Any]:
         "prepare_params": prepare_params(spec),
         "prepare_args": ", ".join(["attrs"] + [i.name for i in spec.constant_inputs]),
         "constant_names": ", ".join(i.name for i in spec.constant_inputs),
+        "constant_indices": [n for n, i in enumerate(spec.inputs) if i.constant],
     }
 
 
