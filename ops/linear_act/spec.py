@@ -59,3 +59,12 @@ def _linear_act_paths(s):
         k = x_shape[-1]
         yield s.sample(s.randn(x_shape), s.randn((n, k)), s.randn((n,)) if bias else None, act,
                        label=f"x={x_shape} N={n} {act}")
+
+
+@linear_act.baseline
+def _linear_act_in_torch(x, weight, bias=None, activation="gelu"):
+    """torch's own ops for the same maths (F.linear then F.gelu / relu / silu): `opkit bench LinearAct --runtime
+    torch` times the kernel against it."""
+    y = torch.nn.functional.linear(x, weight, bias)
+    acts = {"gelu": torch.nn.functional.gelu, "relu": torch.relu, "silu": torch.nn.functional.silu}
+    return acts[activation](y) if activation in acts else y
