@@ -398,3 +398,27 @@ def test_prepare_in_openvino(tmp_path):
     assert all(np.allclose(r["y"], xs + 13.0) for r in out["initializers"])
     assert [r["prepares"] for r in out["w_input"]] == [2, 3]
     assert np.allclose(out["w_input"][1]["y"], xs + 20.0)
+
+
+def test_bench_cases_of_linear_act_hold_the_weights_and_state_the_work():
+    """opkit bench's default LinearAct cases: the spec's shapes, weight and bias held by the module (initializers
+    once exported), flops from the spec and bytes of inputs and outputs -> GFLOP/s and GB/s."""
+    from opkit.bench.driver import Row, constants_of, layout_of, make_args, work_of
+    from opkit.build.specs import import_ops
+    from opkit.build.workspace import Workspace
+
+    op = import_ops(Workspace(HERE.parent))["linear_act"]
+    assert {"x": (512, 4096), "weight": (4096, 4096)} in op.bench_shapes
+    fixed = {"x": (64, 1024), "weight": (1024, 1024)}
+    assert fixed in op.bench_shapes
+    args = make_args(op, {"T": "float32"}, 1, fixed=fixed)
+    layout, flat, _ = layout_of(op, args)
+    assert [(n, k) for n, k, _ in layout] == [("x", "tensor"), ("weight", "const"), ("bias", "const")]
+    assert [tuple(t.shape) for t in flat] == [(64, 1024)]
+    assert tuple(constants_of(layout, args)["bias"].shape) == (1024,)
+    work = work_of(op, args)
+    assert work["flops"] == 2 * 64 * 1024 * 1024
+    assert work["bytes"] == 4 * (64 * 1024 + 1024 * 1024 + 1024 + 64 * 1024)
+    row = Row("x", 1, "float32", "", stats={"native": {"median_s": 1e-3}, "builtin": {"median_s": 1e-6}}, work=work)
+    assert row.rates("native")["gflops"] == pytest.approx(work["flops"] / 1e-3 / 1e9)
+    assert row.rates("builtin") == {}  # another op's time: no rate
