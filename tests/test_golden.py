@@ -23,6 +23,8 @@ WORKSPACES = {
     "weighted_sum": (HERE.parent, "weighted_sum"),
     # data-dependent output sizes, no attributes
     "unique_consecutive": (HERE.parent, "unique_consecutive"),
+    # a prepare stage (constant weight and optional bias) and a library (openblas)
+    "linear_act": (HERE.parent, "linear_act"),
 }
 
 
@@ -73,7 +75,7 @@ def test_every_generated_file_says_it_is_generated():
             assert "templates/" in first and "Do not edit" in text.splitlines()[1]
 
 
-@pytest.mark.parametrize("name", ["mixed_op", "top_k_last_axis", "weighted_sum", "unique_consecutive"])
+@pytest.mark.parametrize("name", ["mixed_op", "top_k_last_axis", "weighted_sum", "unique_consecutive", "linear_act"])
 def test_generated_torch_glue_matches_golden(name, update_golden):
     """The PyTorch glue (TORCH_LIBRARY_IMPL over the kernel API): optional/variadic inputs, every attribute
     kind (mixed_op), several outputs, data-dependent sizes. The torch version is a fixed string here."""

@@ -61,18 +61,28 @@ class Row:
     stats: dict[str, dict] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    work: dict[str, float] = field(default_factory=dict)  # flops / bytes of one call (spec's flops=, bytes=)
+    size_text: str = ""  # the size column, when not a size in elements ("case 2" of the spec's bench shapes)
 
     def median(self, v: str) -> float | None:
         s = self.stats.get(v)
         return s["median_s"] if s else None
+
+    def rates(self, v: str) -> dict[str, float]:
+        """GFLOP/s and GB/s of variant v (where the spec states the work)."""
+        t = self.median(v)
+        if not t or v == "builtin":  # the built-in Relu does other work
+            return {}
+        return {k: self.work[w] / t / 1e9 for k, w in (("gflops", "flops"), ("gbps", "bytes")) if w in self.work}
 
     def ratio(self, a: str, b: str) -> float | None:
         x, y = self.median(a), self.median(b)
         return x / y if x and y else None
 
     def to_dict(self) -> dict:
+        rates = {v: self.rates(v) for v in self.stats}
         return {"label": self.label, "elements": self.size, "dtype": self.dtype, "shapes": self.shapes,
-                "stats": self.stats, "errors": self.errors, "notes": self.notes,
+                "work": self.work, "rates": rates, "stats": self.stats, "errors": self.errors, "notes": self.notes,
                 "ratios": {"native/onnx": self.ratio("native", "onnx"), "native/eager": self.ratio("native", "eager"),
                            "native/builtin": self.ratio("native", "builtin"),
                            "native/against": self.ratio("native", "against")}}
@@ -120,10 +130,13 @@ class BenchReport:
                [h for h, v in (("a/b", "onnx"), ("a/c", "eager"), ("a/d", "builtin"), ("a/e", "against")) if v in cols]
         table = [head]
         for r in self.rows:
-            cells = [size_label(r.size) if r.size else "example", r.dtype, r.shapes]
+            cells = [r.size_text or (size_label(r.size) if r.size else "example"), r.dtype, r.shapes]
             for v in cols:
                 s = r.stats.get(v)
-                cells.append(f"{fmt_time(s['median_s'])} +-{100 * s['spread']:.0f}%" if s else
+                rate = r.rates(v)
+                extra = "".join(f" {rate[k]:.3g} {u}" for k, u in (("gflops", "GFLOP/s"), ("gbps", "GB/s"))
+                                if k in rate)
+                cells.append(f"{fmt_time(s['median_s'])} +-{100 * s['spread']:.0f}%{extra}" if s else
                              ("error" if v in r.errors else "-"))
             for v in ("onnx", "eager", "builtin", "against"):
                 if v in cols:
@@ -147,13 +160,23 @@ def template_shape(n: int, row: int = ROW_LEN) -> tuple[int, ...]:
     return (n // row, row) if n >= row and n % row == 0 else (1, n)
 
 
-def make_args(op: Any, combo: dict[str, str], n: int, seed: int = 0, row: int = ROW_LEN) -> dict[str, Any]:
+def make_args(op: Any, combo: dict[str, str], n: int, seed: int = 0, row: int = ROW_LEN,
+              fixed: dict[str, tuple[int, ...]] | None = None) -> dict[str, Any]:
     """The op's arguments (param name -> tensor / list / None / attribute value) at about n elements:
-    opkit test's input generator (the spec's constraints) with a bench-sized shape template."""
+    opkit test's input generator (the spec's constraints) with a bench-sized shape template. fixed: input
+    shapes of a case from the spec's bench(shapes=...), which replace those inputs' constraints."""
     try:
+        import dataclasses
+        import types
+
         from opkit.testing.cases import Plan, config_of, materialize
+        from opkit.testing.constraints import DimRef
 
         cfg = config_of(op)
+        if fixed:
+            shapes = dict(cfg.shapes) | {k: tuple(DimRef("const", value=d) for d in v) for k, v in fixed.items()}
+            cfg = dataclasses.replace(cfg, shapes=shapes)
+            op = types.SimpleNamespace(spec=op.spec, test_config=cfg, bind=op.bind)
         if not cfg.generate:
             raise UsageError(f"{op.spec.name} makes its test inputs only with a custom generator "
                              "(@op.samples with generate=False)", expected="inputs opkit can size",
@@ -192,8 +215,10 @@ def make_args(op: Any, combo: dict[str, str], n: int, seed: int = 0, row: int = 
 
 
 def layout_of(op: Any, args: dict[str, Any]) -> tuple[list, list, dict]:
-    """(layout [(name, kind, count)], flat tensors in order, attributes)."""
+    """(layout [(name, kind, count)], flat tensors in order, attributes). An input the spec declares
+    constant is kind "const": held by the module, so that it is an initializer in both exported models."""
     attr_names = {a.name for a in op.spec.attrs}
+    constant = {i.name for i in op.spec.constant_inputs}
     layout, flat, attrs = [], [], {}
     for name in op.spec.param_order:
         v = args.get(name)
@@ -201,6 +226,8 @@ def layout_of(op: Any, args: dict[str, Any]) -> tuple[list, list, dict]:
             attrs[name] = v
         elif v is None:
             layout.append((name, "none", 0))
+        elif name in constant:
+            layout.append((name, "const", 1))
         elif isinstance(v, (list, tuple)):
             layout.append((name, "list", len(v)))
             flat.extend(v)
@@ -210,15 +237,26 @@ def layout_of(op: Any, args: dict[str, Any]) -> tuple[list, list, dict]:
     return layout, flat, attrs
 
 
-def _module(op: Any, layout: list, attrs: dict) -> Any:
+def constants_of(layout: list, args: dict[str, Any]) -> dict[str, Any]:
+    return {name: args[name] for name, kind, _ in layout if kind == "const"}
+
+
+def _module(op: Any, layout: list, attrs: dict, consts: dict[str, Any] | None = None) -> Any:
     import torch
 
     class OneOp(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            for name, t in (consts or {}).items():  # exported as initializers
+                self.register_buffer(name, t)
+
         def forward(self, *flat: Any) -> Any:
             args: dict[str, Any] = {}
             k = 0
             for name, kind, count in layout:
-                if kind == "tensor":
+                if kind == "const":
+                    args[name] = getattr(self, name)
+                elif kind == "tensor":
                     args[name] = flat[k]
                     k += 1
                 elif kind == "list":
@@ -294,10 +332,12 @@ def _save_inputs(flat: list, folder: Path) -> None:
     save_inputs(flat, folder)
 
 
-def _shapes_text(layout: list, flat: list) -> str:
+def _shapes_text(layout: list, flat: list, consts: dict[str, Any] | None = None) -> str:
     parts, k = [], 0
     for name, kind, count in layout:
-        if kind == "tensor":
+        if kind == "const":
+            parts.append(f"{name}={'x'.join(map(str, consts[name].shape)) or 'scalar'}(const)")
+        elif kind == "tensor":
             parts.append(f"{name}={'x'.join(map(str, flat[k].shape)) or 'scalar'}")
             k += 1
         elif kind == "list":
@@ -334,6 +374,44 @@ def _export_case(op: Any, module: Any, flat: list, folder: Path, stem: str) -> t
             f"custom nodes remain: {', '.join(dec.remaining)}"
         return native, None, f"the reference did not export to standard ONNX ops ({why})"
     return native, dec.path, None
+
+
+def _save_consts(consts: dict[str, Any], folder: Path) -> None:
+    """The constant inputs, for torch eager (the ONNX models hold them as initializers)."""
+    from opkit.verify.driver import save_inputs
+
+    for name, t in consts.items():
+        save_inputs([t], folder / f"const_{name}")
+
+
+def work_of(op: Any, args: dict[str, Any]) -> dict[str, float]:
+    """flops and bytes of one call: the spec's flops= / bytes= on these shapes; bytes defaults to what the
+    inputs and outputs occupy (every tensor read or written once)."""
+    from opkit.spec.work import Dims, evaluate
+
+    spec = op.spec
+    tensors = {i.name: (None if args.get(i.name) is None else
+                        Dims(args[i.name].shape, args[i.name].element_size()))
+               for i in spec.inputs if not i.variadic}
+    attrs = {a.name: args[a.name] for a in spec.attrs}
+    out: dict[str, float] = {}
+    if spec.flops:
+        out["flops"] = evaluate(spec.flops, tensors, attrs)
+    if spec.bytes:
+        out["bytes"] = evaluate(spec.bytes, tensors, attrs)
+    elif spec.flops:
+        import torch
+
+        with torch.no_grad():
+            res = op.reference(**args)
+        outs = res if isinstance(res, (tuple, list)) else (res,)
+        total = 0
+        for v in args.values():
+            for t in (v if isinstance(v, (list, tuple)) else (v,)):
+                if isinstance(t, torch.Tensor):
+                    total += t.numel() * t.element_size()
+        out["bytes"] = float(total + sum(t.numel() * t.element_size() for t in outs))
+    return out
 
 
 # ---- the child -----------------------------------------------------------------------------------
@@ -402,7 +480,7 @@ def _build_for(ws: Workspace, rt: Any) -> list[str]:
     return [str(built.library_for(rt.library))] if rt.library else []
 
 
-def bench_op(ws: Workspace, name: str, *, sizes: list[int], dtypes: list[str] | None = None, threads: int,
+def bench_op(ws: Workspace, name: str, *, sizes: list[int] | None, dtypes: list[str] | None = None, threads: int,
              budget: float = 2.0, spread: float = 0.05, timeout: float = 600.0, eager: bool = True,
              against: Path | None = None, spin: bool = False, row: int = ROW_LEN,
              runtime: str = "onnxruntime") -> BenchReport:
@@ -435,6 +513,11 @@ def bench_op(ws: Workspace, name: str, *, sizes: list[int], dtypes: list[str] | 
                          runtime=rt.name)
     if rt.artifact != "onnx":
         report.reference = f"lowered to {rt.short}'s own kernels"
+    use_shapes = sizes is None and bool(getattr(op, "bench_shapes", None))
+    sizes = sizes or parse_sizes(DEFAULT_SIZES)
+    if op.spec.constant_inputs:
+        report.notes.append("constant inputs (" + ", ".join(i.name for i in op.spec.constant_inputs) +
+                            ") are initializers in both models and held by the module in torch eager")
     rows: list[Row] = []
     cases: list[dict] = []
     skipped_against: set[str] = set()
@@ -445,24 +528,34 @@ def bench_op(ws: Workspace, name: str, *, sizes: list[int], dtypes: list[str] | 
                 sorted({op.spec.resolve(i.type, combo) for i in op.spec.inputs})) or "-"
             exported: tuple[Path, Path | None, str | None] | None = None
             first_dtype = None
-            for n in sorted(sizes, key=lambda s: (s < row * 2, -s)):  # export from a size with no dim of 1
-                args = make_args(op, combo, n, row=row)
+            if use_shapes:  # the spec's bench(shapes=...), in its order
+                items = [(k, fixed) for k, fixed in enumerate(op.bench_shapes)]
+            else:  # export from a size with no dim of 1
+                items = [(n, None) for n in sorted(sizes, key=lambda s: (s < row * 2, -s))]
+            for n, fixed in items:
+                args = make_args(op, combo, n if fixed is None else 1, row=row, fixed=fixed)
                 layout, flat, attrs = layout_of(op, args)
+                consts = constants_of(layout, args)
                 shapes = [tuple(t.shape) for t in flat]
                 stem = f"c{ci}"
                 if rt.artifact != "onnx":  # e.g. ExecuTorch: a program per size (its buffers are planned ahead)
-                    exported = rt.bench_models(op, lambda fn, la=layout, at=attrs: _module(fn, la, at), flat, art,
-                                               f"c{ci}_{n}")
-                elif exported is None or not _fits(exported[0], shapes) or \
+                    exported = rt.bench_models(op, lambda fn, la=layout, at=attrs, c=consts: _module(fn, la, at, c),
+                                               flat, art, f"c{ci}_{n}")
+                elif exported is None or consts or not _fits(exported[0], shapes) or \
                         (exported[1] is not None and not _fits(exported[1], shapes)):
                     stem = f"c{ci}_{n}" if exported is not None else stem
-                    exported = _export_case(op, _module(op, layout, attrs), flat, art, stem)
+                    exported = _export_case(op, _module(op, layout, attrs, consts), flat, art, stem)
                 native, onnx_ops, why = exported
                 inputs = art / f"c{ci}_{n}" / "inputs"
                 _save_inputs(flat, inputs)
+                _save_consts(consts, inputs)
                 first_dtype = first_dtype or (str(flat[0].dtype).replace("torch.", "") if flat else None)
                 variants = {"native": str(native)}
-                case_row = Row(f"{dlabel} {size_label(n)}", n, dlabel, _shapes_text(layout, flat))
+                size = n if fixed is None else (flat[0].numel() if flat else 0)
+                label = size_label(n) if fixed is None else f"case {n}"
+                case_row = Row(f"{dlabel} {label}", size, dlabel, _shapes_text(layout, flat, consts))
+                case_row.work = work_of(op, args)
+                case_row.size_text = "" if fixed is None else label
                 if onnx_ops is not None:
                     variants["onnx"] = str(onnx_ops)
                 else:
@@ -478,9 +571,10 @@ def bench_op(ws: Workspace, name: str, *, sizes: list[int], dtypes: list[str] | 
                         variants["builtin"] = str(b)
                 rows.append(case_row)
                 cases.append({"label": case_row.label, "inputs": str(inputs), "count": len(flat), "layout": layout,
+                              "consts": sorted(consts),
                               "attrs": attrs, "variants": variants,
                               "dtypes": [str(t.dtype).replace("torch.", "") for t in flat]})
-        order = sorted(range(len(rows)), key=lambda k: (rows[k].dtype, rows[k].size))
+        order = sorted(range(len(rows)), key=lambda k: (rows[k].dtype, 0 if use_shapes else rows[k].size))
         rows = [rows[k] for k in order]
         cases = [cases[k] for k in order]
     if skipped_against:

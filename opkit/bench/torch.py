@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from opkit import ui
-from opkit.bench.driver import (BenchReport, Row, _build_for, _finish, _find_op, _runtime, _save_inputs, _versions,
-                                child_env, layout_of, make_args, size_label)
+from opkit.bench.driver import (DEFAULT_SIZES, BenchReport, Row, _build_for, _finish, _find_op, _runtime,
+                                _save_consts, _save_inputs, _versions, child_env, constants_of, layout_of, make_args,
+                                parse_sizes, size_label, work_of)
 from opkit.build.workspace import Workspace
 from opkit.errors import UsageError
 
@@ -23,7 +24,7 @@ LEGEND = ("(a) native kernel in eager PyTorch (the op call, through torch's disp
           "(c) the op's reference in eager PyTorch  (e) torch's own ops for the same maths (@op.baseline)")
 
 
-def bench_op_torch(ws: Workspace, name: str, *, sizes: list[int], dtypes: list[str] | None = None, threads: int,
+def bench_op_torch(ws: Workspace, name: str, *, sizes: list[int] | None, dtypes: list[str] | None = None, threads: int,
                    budget: float = 2.0, spread: float = 0.05, timeout: float = 600.0, row: int = 4096,
                    runtime: str = "torch") -> BenchReport:
     rt = _runtime(runtime)
@@ -47,14 +48,23 @@ def bench_op_torch(ws: Workspace, name: str, *, sizes: list[int], dtypes: list[s
         report.notes.append(f"no torch baseline for {op.spec.name}: add one in its spec with @{op.spec.py_name}"
                             ".baseline (column e)")
     rows, cases = [], []
+    use_shapes = sizes is None and bool(getattr(op, "bench_shapes", None))  # the spec's bench(shapes=...)
+    items = list(enumerate(op.bench_shapes)) if use_shapes else [(n, None) for n in sizes or parse_sizes(DEFAULT_SIZES)]
     for ci, combo in enumerate(combos):
         dlabel = ",".join(combo.values()) or "-"
-        for n in sizes:
-            args = make_args(op, combo, n, row=row)
+        for n, fixed in items:
+            args = make_args(op, combo, n if fixed is None else 1, row=row, fixed=fixed)
             layout, flat, attrs = layout_of(op, args)
+            consts = constants_of(layout, args)  # passed as the same tensors every call, as a module's weights
             inputs = art / f"c{ci}_{n}" / "inputs"
             _save_inputs(flat, inputs)
-            r = Row(f"{dlabel} {size_label(n)}", n, dlabel, ", ".join("x".join(map(str, t.shape)) for t in flat))
+            _save_consts(consts, inputs)
+            label = size_label(n) if fixed is None else f"case {n}"
+            shapes = [f"{k}={'x'.join(map(str, v.shape))}(const)" for k, v in consts.items()]
+            r = Row(f"{dlabel} {label}", n if fixed is None else (flat[0].numel() if flat else 0), dlabel,
+                    ", ".join(["x".join(map(str, t.shape)) for t in flat] + shapes))
+            r.work = work_of(op, args)
+            r.size_text = "" if fixed is None else label
             rows.append(r)
             cases.append({"label": r.label, "inputs": str(inputs), "layout": layout, "attrs": attrs,
                           "dtypes": [str(t.dtype).replace("torch.", "") for t in flat]})
@@ -88,6 +98,9 @@ def main(job_path: str) -> int:  # the child
                                                                    case["dtypes"])])
         args: dict[str, Any] = {}
         for name, kind, count in case["layout"]:
+            if kind == "const":  # loaded once: the same tensor in every call, like a module's weight
+                args[name] = _to_torch(torch, _load_inputs(str(Path(case["inputs"]) / f"const_{name}"), 1)[0])
+                continue
             args[name] = next(tensors) if kind == "tensor" else [next(tensors) for _ in range(count)] \
                 if kind == "list" else None
         args.update(case["attrs"])

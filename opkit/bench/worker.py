@@ -73,7 +73,9 @@ class _Eager:
         args: dict[str, Any] = {}
         it = iter(tensors)
         for name, kind, count in case["layout"]:
-            if kind == "tensor":
+            if kind == "const":  # the constant inputs, loaded once (the models hold them as initializers)
+                args[name] = _to_torch(torch, _load_inputs(str(Path(case["inputs"]) / f"const_{name}"), 1)[0])
+            elif kind == "tensor":
                 args[name] = next(it)
             elif kind == "list":
                 args[name] = [next(it) for _ in range(count)]

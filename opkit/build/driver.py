@@ -10,6 +10,8 @@ from pathlib import Path
 from opkit import ui
 from opkit.build import cmake
 from opkit.build.headers import ensure_headers
+from opkit.build.libraries import cmake_defs as library_defs
+from opkit.build.libraries import libraries_of
 from opkit.build.lock import build_lock, library_lock
 from opkit.build.specs import cache_payload, load_specs
 from opkit.build.workspace import Workspace
@@ -105,6 +107,7 @@ def build(ws: Workspace, *, sanitize: bool = False, native_arch: bool = False, v
                 ui.info(line)
         tools = cmake.find_tools()
         headers = ensure_headers()
+        libraries = libraries_of(specs)
         defs = {
             "OPKIT_GENERATED_DIR:PATH": str(ws.generated_dir),
             "OPKIT_ORT_INCLUDE_DIR:PATH": str(headers.include_dir),
@@ -112,7 +115,7 @@ def build(ws: Workspace, *, sanitize: bool = False, native_arch: bool = False, v
             "OPKIT_LIBRARY_DIR:PATH": str(ws.library_path(variant).parent),
             "OPKIT_SANITIZE:BOOL": "ON" if sanitize else "OFF",
             "OPKIT_NATIVE_ARCH:BOOL": "ON" if native_arch else "OFF",
-        } | rt_libs.cmake_defs()
+        } | rt_libs.cmake_defs() | library_defs(libraries)
         t = time.perf_counter()
         cmake.configure(tools, ws.root, ws.variant_dir(variant), defs)
         timings["configure"] = time.perf_counter() - t

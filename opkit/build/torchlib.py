@@ -11,6 +11,7 @@ from pathlib import Path
 
 from opkit import ui
 from opkit.build import cmake
+from opkit.build.libraries import cmake_defs, libraries_of
 from opkit.build.workspace import Workspace
 from opkit.codegen.writer import FileManager
 from opkit.errors import ToolMissingError
@@ -79,7 +80,7 @@ def build_torch_library(ws: Workspace, specs: list[OpSpec], variant: str, tools:
         "OPKIT_SANITIZE:BOOL": "ON" if sanitize else "OFF",
         "OPKIT_NATIVE_ARCH:BOOL": "ON" if native_arch else "OFF",
         "CMAKE_PREFIX_PATH:PATH": str(prefix),
-    }
+    } | cmake_defs(libraries_of(specs))
     t = time.perf_counter()
     cmake.configure(tools, ws.generated_dir / "torch", ws.variant_dir(variant) / "torch", defs)
     timings["configure torch"] = time.perf_counter() - t

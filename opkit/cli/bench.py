@@ -15,8 +15,9 @@ from opkit.errors import UsageError
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("target", help="an op of the workspace (name, domain::name or folder), or a model.py")
     p.add_argument("--workspace", metavar="DIR", help="the workspace (default: nearest folder with ops/)")
-    p.add_argument("--sizes", default="1K,64K,4M", metavar="LIST",
-                   help="input sizes in elements, e.g. 1K,64K,4M (op only; default %(default)s)")
+    p.add_argument("--sizes", default=None, metavar="LIST",
+                   help="input sizes in elements, e.g. 1K,64K,4M (op only; default: the spec's bench(shapes=...) "
+                        "cases, else 1K,64K,4M)")
     p.add_argument("--row", type=int, default=4096, metavar="N",
                    help="free inputs are (size / N, N) from N elements up, (1, size) below (default %(default)s)")
     p.add_argument("--dtype", action="append", metavar="DTYPE",
@@ -77,7 +78,7 @@ def _bench(args: argparse.Namespace, threads: int, runtime: str):  # noqa: ANN20
         ws = find_workspace(start=model.resolve().parent, explicit=args.workspace)
         return bench_model(ws, model, threads=threads, budget=args.budget, spread=args.spread,
                            eager=not args.no_eager, spin=args.spin, runtime=runtime)
-    sizes = parse_sizes(args.sizes)
+    sizes = parse_sizes(args.sizes) if args.sizes is not None else None
     if args.against and not Path(args.against).is_file():
         raise UsageError(f"no such model: {args.against}", fix="pass an .onnx file for --against")
     ws = find_workspace(explicit=args.workspace)

@@ -123,6 +123,8 @@ def ov_view(spec: OpSpec) -> dict[str, Any]:
 def render_openvino(specs: Sequence[OpSpec], views: list[dict[str, Any]], info: dict[str, Any]) -> dict[str, str]:
     """Every generated file of the OpenVINO extension, relative to the generated folder. `views` are
     the ONNX Runtime glue's op views (opkit/codegen/render.py op_view), one per spec."""
+    from opkit.codegen.render import library_views
+
     ov_specs = [(s, v) for s, v in zip(specs, views) if not unsupported(s)]
     rows = [{"cpp": d.cpp, "ov": OV_ELEMENT[d.name]} for d in DTYPES.values() if d.name in OV_ELEMENT]
     text = json.dumps(dict(info, runtime="openvino", ops=[o for o in info["ops"]
@@ -132,7 +134,8 @@ def render_openvino(specs: Sequence[OpSpec], views: list[dict[str, Any]], info: 
         "include/opkit/ov_glue.h": render("openvino/glue.h.j2", dtypes=rows),
         "openvino/extension.cc": render("openvino/extension.cc.j2", ops=[v for _, v in ov_specs],
                                         info_literal=f'"OPKIT_INFO" R"opkit({text})opkit"'),
-        "openvino/opkit_openvino.cmake": render("openvino/ops.cmake.j2", ops=[v for _, v in ov_specs], target=TARGET),
+        "openvino/opkit_openvino.cmake": render("openvino/ops.cmake.j2", ops=[v for _, v in ov_specs], target=TARGET,
+                                                  libraries=library_views([s for s, _ in ov_specs])),
     }
     for s, v in ov_specs:
         files[f"openvino/{v['folder']}.ov.cc"] = render("openvino/op.cc.j2", op=v, ov=ov_view(s))

@@ -12,7 +12,7 @@ from typing import Any
 
 from opkit import __version__
 from opkit.codegen.env import render
-from opkit.codegen.render import _cpp_elem, cpp_literal, op_view
+from opkit.codegen.render import _cpp_elem, cpp_literal, library_views, op_view
 from opkit.spec.dtypes import DTYPES
 from opkit.spec.model import Attr, OpSpec, snake_case
 
@@ -67,6 +67,7 @@ def torch_op_view(spec: OpSpec) -> dict[str, Any]:
         "inputs": inputs,
         "attrs": [{"name": a.name, "arg": arg[a.name], "check": _choices_check(a)} for a in spec.attrs],
         "typevars": typevars, "dispatch": dispatch, "got_expr": got or '""', "allowed": allowed,
+        "constant_args": [arg[i.name] for i in spec.constant_inputs],
         "output_scalar_types": ", ".join(f"opkit::torch_glue::scalar_type<{_cpp_elem(spec, o.type)}>()"
                                          for o in spec.outputs),
     })
@@ -106,7 +107,8 @@ def render_torch_library(specs: Sequence[OpSpec], torch_version: str) -> dict[st
         "torch/info.cc": render("torch/info.cc.j2", info_literal=f'"{INFO_MARKER}" R"opkit({info})opkit"',
                                 marker_length=len(INFO_MARKER)),
         "torch/CMakeLists.txt": render("torch/CMakeLists.txt.j2", ops=views, target=LIBRARY_TARGET,
-                                       schemas_target=SCHEMAS_TARGET, runner_target=RUNNER_TARGET),
+                                       schemas_target=SCHEMAS_TARGET, runner_target=RUNNER_TARGET,
+                                       libraries=library_views(specs)),
     }
     for v in views:
         files[f"torch/{v['folder']}.torch.cc"] = render("torch/op.cc.j2", op=v)

@@ -10,6 +10,7 @@ find_package(TBB REQUIRED COMPONENTS tbb)
 
 add_library(opkit_openvino SHARED
   "${OPKIT_GENERATED_DIR}/openvino/extension.cc"
+  "${OPKIT_GENERATED_DIR}/openvino/linear_act.ov.cc"
   "${OPKIT_GENERATED_DIR}/openvino/mixed_op.ov.cc"
   "${OPKIT_GENERATED_DIR}/openvino/scaled_gelu.ov.cc"
   "${OPKIT_GENERATED_DIR}/openvino/top_k_last_axis.ov.cc"
@@ -30,6 +31,12 @@ if(OPKIT_SANITIZE)
 else()
   target_link_options(opkit_openvino PRIVATE -Wl,--no-undefined)
 endif()
+# openblas (scipy-openblas32), declared by LinearAct: opkit build finds it and passes its folders.
+target_include_directories(opkit_openvino SYSTEM PRIVATE "${OPKIT_LIB_OPENBLAS_INCLUDE_DIR}")
+target_link_libraries(opkit_openvino PRIVATE "${OPKIT_LIB_OPENBLAS_LIBRARY}")
+target_compile_definitions(opkit_openvino PRIVATE OPKIT_HAS_OPENBLAS)
+# Found at load time from Python and from the C++ runner alike: the library's folder is on the rpath.
+set_property(TARGET opkit_openvino APPEND PROPERTY BUILD_RPATH "${OPKIT_LIB_OPENBLAS_DIR}")
 # OpenVINO finds the extension's classes by RTTI across libraries: keep default visibility.
 set_target_properties(opkit_openvino PROPERTIES
   LIBRARY_OUTPUT_DIRECTORY "${OPKIT_LIBRARY_DIR}"
