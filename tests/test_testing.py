@@ -517,7 +517,8 @@ def test_concurrent_runs_wait_for_each_other_and_keep_their_own_numbers(issue_ws
         kernel.write_text(good.replace("out[i * d + j] = v;", "out[i * d + j] = v + T(0.5);"))
         p = run_opkit("verify", "model.py", "--no-native", cwd=ws)
         assert p.returncode == 1, p.stdout + p.stderr
-        assert f"output 'rows' (ONNX '{first[0]['name']}', example inputs) differs from PyTorch; ops involved: " \
+        assert f"output 'rows' (ONNX '{first[0]['name']}', example inputs, onnxruntime) differs from PyTorch; " \
+               "ops involved: " \
                "test.issue10::TableLookup" in p.stdout, p.stdout
     finally:
         kernel.write_text(good)
