@@ -17,7 +17,7 @@ from opkit.build.workspace import Workspace
 from opkit.errors import UsageError
 from opkit.spec.dtypes import DTYPES
 from opkit.testing.cases import Case, config_of, materialize, plan_cases
-from opkit.testing.report import Failure, OpResult, TestReport
+from opkit.testing.report import CaseResult, Failure, OpResult, TestReport
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -216,11 +216,14 @@ def run_tests(ws: Workspace, names: list[str] | None = None, *, seed: int = 0, s
                 for c in cases:
                     res.skipped += 1
                     res.skips.append(f"case {c.extra['id']} [{c.label}]: Python backend: {'; '.join(why)}")
+                    res.results.append(CaseResult(c.extra["id"], c.label, c.describe(), "skipped"))
                 continue
         by_id: dict[str, Case] = {}
 
-        def fail(c: Case, kind: str, problem: str, where: str | None = None, log: str = "") -> None:
+        def fail(c: Case, kind: str, problem: str, where: str | None = None, log: str = "",
+                 max_abs: float | None = None) -> None:
             res.failed += 1
+            res.results.append(CaseResult(c.extra["id"], c.label, c.describe(), "failed", max_abs))
             res.failures.append(Failure(c.extra["id"], c.label, c.describe(), kind, problem,
                                         repro_command(ws, op, c.extra["id"], seed, sanitize, timeout), where, log))
 
@@ -230,6 +233,7 @@ def run_tests(ws: Workspace, names: list[str] | None = None, *, seed: int = 0, s
             if c.skipped:
                 res.skipped += 1
                 res.skips.append(f"case {cid} [{c.label}]: {c.skipped}")
+                res.results.append(CaseResult(cid, c.label, c.describe(), "skipped"))
                 continue
             try:
                 with torch.no_grad():
@@ -260,6 +264,7 @@ def run_tests(ws: Workspace, names: list[str] | None = None, *, seed: int = 0, s
                 except BackendUnsupportedError as exc:
                     res.skipped += 1
                     res.skips.append(f"case {cid} [{c.label}]: Python backend: {exc.details or exc.what}")
+                    res.results.append(CaseResult(cid, c.label, c.describe(), "skipped"))
                     continue
                 for v in vs:
                     variants[(v["op_type"], tuple(sorted(v["combo"].items())))] = v
@@ -298,6 +303,7 @@ def run_tests(ws: Workspace, names: list[str] | None = None, *, seed: int = 0, s
                 continue
             want, fake = expected[cid]
             problems: list[tuple[str, str]] = []
+            case_abs: float | None = None
             for j, o in enumerate(spec.outputs):
                 dt = spec.resolve(o.type, c.combo)
                 path = folder / f"out_{j}.npy"
@@ -326,6 +332,7 @@ def run_tests(ws: Workspace, names: list[str] | None = None, *, seed: int = 0, s
                 from opkit.verify.compare import compare
 
                 cmp = compare(o.name, got, w, cfg.rtol, cfg.atol)
+                case_abs = max(case_abs or 0.0, cmp.max_abs)
                 if np.isfinite(cmp.max_abs) and cmp.max_abs > res.worst_abs:
                     res.worst_abs, res.worst_case = cmp.max_abs, cid
                 if np.isfinite(cmp.max_rel):
@@ -335,8 +342,13 @@ def run_tests(ws: Workspace, names: list[str] | None = None, *, seed: int = 0, s
                     problems.append(("values", f"output {o.name!r}: " + (f"{cmp.problem}; " if cmp.problem else "")
                                      + detail))
             if problems:
-                fail(c, problems[0][0], "; ".join(p for _, p in problems))
+                fail(c, problems[0][0], "; ".join(p for _, p in problems), max_abs=case_abs)
             else:
                 res.passed += 1
+                res.results.append(CaseResult(cid, c.label, c.describe(), "passed", case_abs))
+        res.results.sort(key=lambda r: [int(p) if p.isdigit() else 0 for p in r.case.split(".")])
     report.seconds = time.perf_counter() - t_start
+    from opkit.codegen.writer import write_atomic
+
+    write_atomic(root / "report.html", report.html())  # always; `opkit test --html FILE` copies it elsewhere too
     return report

@@ -19,6 +19,16 @@ class Failure:
 
 
 @dataclass
+class CaseResult:
+    """One case as it ended: every case of an op is listed in the HTML report."""
+    case: str
+    label: str
+    inputs: str
+    status: str  # "passed", "failed", "skipped"
+    max_abs: float | None = None  # the largest |got - expected| over the outputs (passed and value failures)
+
+
+@dataclass
 class OpResult:
     name: str
     qualname: str
@@ -31,6 +41,7 @@ class OpResult:
     worst_case: str | None = None
     failures: list[Failure] = field(default_factory=list)
     skips: list[str] = field(default_factory=list)
+    results: list[CaseResult] = field(default_factory=list)  # every case, in order
 
     @property
     def ok(self) -> bool:
@@ -60,6 +71,12 @@ class TestReport:
                          "failed": o.failed, "skipped": o.skipped, "worst_abs_err": o.worst_abs,
                          "worst_rel_err": o.worst_rel, "worst_case": o.worst_case,
                          "failures": [asdict(f) for f in o.failures], "skips": o.skips} for o in self.ops]}
+
+    def html(self) -> str:
+        """The self-contained HTML report (templates/report/test.html.j2)."""
+        from opkit.codegen.html import render_test_report
+
+        return render_test_report(self)
 
     def render(self, *, max_failures: int = 5, verbose: bool = False) -> str:
         lines: list[str] = []

@@ -149,7 +149,8 @@ def verify_cached(entry: Cached, model_path: Path, ws: Workspace, built: Any, *,
 
     meta, art = entry.meta, entry.folder
     report = Report(model=str(model_path), library=str(built.library), exporter=meta["exporter"],
-                    opset=meta["opset"], ops=meta["ops"], timings=timings, artifacts=str(art), backend="native")
+                    opset=meta["opset"], ops=meta["ops"], timings=timings, artifacts=str(art), backend="native",
+                    onnx_model=str(entry.model))
     job_runs = [{"label": r["label"], "inputs": str(art / f"run{k}" / "inputs"),
                  "outputs": str(art / f"run{k}" / "ort")} for k, r in enumerate(meta["runs"])]
     ui.info(f"reusing the cached export and eager outputs ({ws.rel(art / MANIFEST)}); `--fresh` re-exports")
@@ -163,5 +164,5 @@ def verify_cached(entry: Cached, model_path: Path, ws: Workspace, built: Any, *,
     report.notes.append("from the cache (only kernels changed since the last verify): " + ", ".join(CACHED_PARTS) +
                         "; run with --fresh to re-export")
     report.cached = list(CACHED_PARTS)
-    (art / "report.json").write_text(json.dumps(report.to_dict(), indent=1))
+    driver.write_artifacts(report, art)
     return report

@@ -202,7 +202,7 @@ def verify(model_path: Path, ws: Workspace, *, sanitize: bool = False, timeout: 
                                 exporter=exporter, dynamic_shapes=mf.dynamic_shapes, opset=opset)
     report = Report(model=str(model_path), library=str(built.library) if built else None,
                     exporter=exported.exporter, opset=exported.opset, ops=ops_called, timings=timings,
-                    artifacts=str(art), backend=backend)
+                    artifacts=str(art), backend=backend, onnx_model=str(exported.path))
 
     with ui.step("checking the exported graph", timings, "check"):
         import onnx
@@ -251,8 +251,17 @@ def verify(model_path: Path, ws: Workspace, *, sanitize: bool = False, timeout: 
         report.notes.append("no dynamic_shapes in the model file: verified at the example sizes only")
     vcache.store(art, cache_key, vcache.meta_of(report, runs, shapes_by_run, eager_by_run, mf.rtol, mf.atol),
                  eager_by_run)
-    (art / "report.json").write_text(json.dumps(report.to_dict(), indent=1))
+    write_artifacts(report, art)
     return report
+
+
+def write_artifacts(report: Report, art: Path) -> None:
+    """The report in the artifacts folder: report.json for tools, report.html for people."""
+    from opkit.codegen.writer import write_atomic
+
+    (art / "report.json").write_text(json.dumps(report.to_dict(), indent=1))
+    write_atomic(art / "report.html", report.html())
+    ui.detail(f"report: {art / 'report.html'}")
 
 
 def run_and_compare(report: Report, job: dict, *, ws: Workspace, model_path: Path, model_file: Path, built: Any,

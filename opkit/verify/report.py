@@ -23,6 +23,11 @@ class Run:
     def ok(self) -> bool:
         return all(c.ok for c in self.comparisons)
 
+    @property
+    def where(self) -> str:
+        """The runtime this run went through, as reports group runs: "onnxruntime + op library", "C++ runner", ..."""
+        return _RUN_WHERE.get(self.backend, self.backend)
+
 
 @dataclass
 class Report:
@@ -38,6 +43,7 @@ class Report:
     artifacts: str = ""
     backend: str = "native"  # "native" (the op library) or "python" (the references, opkit/verify/pyops.py)
     cached: list[str] = field(default_factory=list)  # parts reused from the verify cache (opkit/verify/cache.py)
+    onnx_model: str = ""  # the exported model that ran (its graph is drawn in the HTML report)
 
     @property
     def ok(self) -> bool:
@@ -48,10 +54,19 @@ class Report:
             "ok": self.ok, "model": self.model, "backend": self.backend, "library": self.library,
             "exporter": self.exporter, "cached": self.cached,
             "opset": self.opset, "ops": self.ops, "notes": self.notes, "failures": self.failures,
-            "artifacts": self.artifacts, "timings_seconds": {k: round(v, 4) for k, v in self.timings.items()},
-            "runs": [{"label": r.label, "backend": r.backend, "ok": r.ok, "input_shapes": r.input_shapes,
+            "artifacts": self.artifacts, "onnx_model": self.onnx_model,
+            "timings_seconds": {k: round(v, 4) for k, v in self.timings.items()},
+            "runs": [{"label": r.label, "backend": r.backend, "where": r.where, "ok": r.ok,
+                      "input_shapes": r.input_shapes,
                       "outputs": [c.to_dict() for c in r.comparisons]} for r in self.runs],
         }
+
+    def html(self) -> str:
+        """The self-contained HTML report (templates/report/verify.html.j2), with the exported graph drawn."""
+        from opkit.codegen.html import render_verify_report
+        from opkit.verify.graph import load_graph
+
+        return render_verify_report(self, load_graph(self.onnx_model, self.ops))
 
     def render(self) -> str:
         lines = [f"model:    {self.model}",
@@ -68,8 +83,7 @@ class Report:
         for r in self.runs:
             shapes = " ".join("x".join(map(str, s)) or "scalar" for s in r.input_shapes)
             lines.append("")
-            where = _RUN_WHERE.get(r.backend, r.backend)
-            lines.append(f"{r.label} [{where}] (inputs {shapes}):")
+            lines.append(f"{r.label} [{r.where}] (inputs {shapes}):")
             rows = [("output", "shape", "dtype", "max abs err", "max rel err", "tolerance", "result")]
             for c in r.comparisons:
                 rows.append((c.name, "x".join(map(str, c.shape)) or "scalar", c.dtype, f"{c.max_abs:.3g}",

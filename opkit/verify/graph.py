@@ -1,0 +1,248 @@
+"""A picture of an exported ONNX graph for the HTML report: a layered layout computed here, drawn as SVG by
+templates/report/graph.svg.j2. Custom nodes carry their attributes and their inputs' and outputs' shapes; a large
+graph is cut down to the neighbourhood of the custom nodes. Pure: a ModelProto in, a GraphView out."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MAX_NODES = 60  # above this many nodes, draw only the neighbourhood of the custom nodes
+RADIUS = 3  # ... within this many steps (tensor hops), fewer if that is still too many
+CHAR_W, LINE_H, PAD, GAP_X, GAP_Y = 7.0, 15.0, 8.0, 28.0, 46.0  # px, for a 12px monospace font
+
+
+@dataclass
+class Box:
+    id: str
+    kind: str  # "op", "custom", "input", "output", "elided"
+    title: str  # the first line: op type, or tensor name
+    lines: list[str] = field(default_factory=list)  # further lines (custom nodes: attributes, shapes)
+    tooltip: str = ""
+    qualname: str = ""  # domain::OpType of a custom node
+    layer: int = 0
+    x: float = 0.0
+    y: float = 0.0
+    w: float = 0.0
+    h: float = 0.0
+
+
+@dataclass
+class Edge:
+    src: str
+    dst: str
+    tensor: str
+    path: str = ""  # SVG path data, set by the layout
+
+
+@dataclass
+class GraphView:
+    boxes: list[Box]
+    edges: list[Edge]
+    width: float
+    height: float
+    total_nodes: int  # nodes of the whole graph
+    shown_nodes: int  # nodes drawn (custom nodes and their neighbours when the graph is large)
+    radius: int | None  # the neighbourhood drawn, or None for the whole graph
+    custom: list[str]  # qualnames of the custom nodes drawn
+
+    @property
+    def collapsed(self) -> bool:
+        return self.radius is not None
+
+
+STANDARD_DOMAINS = ("", "ai.onnx", "ai.onnx.ml")
+
+
+def load_graph(model_file: str | Path, ops: list[str]) -> GraphView | None:
+    """The view of the model at `model_file` (its weights not loaded); None when there is no such file."""
+    if not model_file or not Path(model_file).is_file():
+        return None
+    import onnx
+
+    return graph_view(onnx.load(str(model_file), load_external_data=False), ops)
+
+
+def _type_text(vi: Any) -> str:
+    from opkit.spec.dtypes import BY_ONNX
+
+    t = vi.type.tensor_type
+    dt = BY_ONNX.get(t.elem_type)
+    name = dt.name if dt else f"type{t.elem_type}"
+    if not t.HasField("shape"):
+        return f"{name}[?]"
+    dims = [str(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?") for d in t.shape.dim]
+    return f"{name}[{','.join(dims)}]"
+
+
+def _attr_text(a: Any) -> str:
+    import onnx
+
+    v = onnx.helper.get_attribute_value(a)
+    if isinstance(v, bytes):
+        v = v.decode("utf-8", "replace")
+    if isinstance(v, list):
+        v = [x.decode("utf-8", "replace") if isinstance(x, bytes) else x for x in v]
+    if isinstance(v, float):
+        v = f"{v:g}"
+    elif isinstance(v, (onnx.TensorProto, onnx.GraphProto)):
+        v = f"<{type(v).__name__}>"
+    text = f"{a.name} = {v!r}" if isinstance(v, str) and a.type == onnx.AttributeProto.STRING else f"{a.name} = {v}"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def graph_view(model: Any, ops: list[str], *, max_nodes: int = MAX_NODES, radius: int = RADIUS) -> GraphView:
+    g = model.graph
+    custom_q = set(ops)
+    types = {vi.name: _type_text(vi) for vi in [*g.input, *g.value_info, *g.output]}
+    inits = {t.name for t in g.initializer}
+    nodes = list(g.node)
+
+    def is_custom(n: Any) -> bool:
+        return f"{n.domain}::{n.op_type}" in custom_q or (not custom_q and n.domain not in STANDARD_DOMAINS)
+
+    producer = {o: k for k, n in enumerate(nodes) for o in n.output if o}
+    consumers: dict[str, list[int]] = defaultdict(list)
+    for k, n in enumerate(nodes):
+        for i in n.input:
+            if i:
+                consumers[i].append(k)
+
+    # the nodes to draw: all, or those within `r` tensor hops of a custom node
+    keep = set(range(len(nodes)))
+    used_radius = None
+    customs = [k for k, n in enumerate(nodes) if is_custom(n)]
+    if len(nodes) > max_nodes and customs:
+        for r in range(radius, -1, -1):
+            keep = _neighbourhood(nodes, customs, producer, consumers, r)
+            used_radius = r
+            if len(keep) <= max_nodes:
+                break
+
+    boxes: dict[str, Box] = {}
+    edges: list[Edge] = []
+    for k in sorted(keep):
+        n = nodes[k]
+        if is_custom(n):
+            lines = [f"node {n.name}"] if n.name else []
+            lines += [_attr_text(a) for a in n.attribute]
+            lines += [f"in  {i or '(absent)'}: {types.get(i, '?')}" for i in n.input]
+            lines += [f"out {o}: {types.get(o, '?')}" for o in n.output if o]
+            q = f"{n.domain}::{n.op_type}"
+            boxes[f"n{k}"] = Box(f"n{k}", "custom", q, lines, tooltip=q, qualname=q)
+        else:
+            title = n.op_type if n.domain in STANDARD_DOMAINS else f"{n.domain}::{n.op_type}"
+            tip = f"{title} {n.name}: " + ", ".join(f"{o} {types.get(o, '')}".strip() for o in n.output if o)
+            boxes[f"n{k}"] = Box(f"n{k}", "op", title, tooltip=tip)
+    graph_inputs = [vi.name for vi in g.input if vi.name not in inits]
+    for name in graph_inputs:
+        if any(c in keep for c in consumers.get(name, [])):
+            boxes[f"in:{name}"] = Box(f"in:{name}", "input", name, [types.get(name, "?")], tooltip=f"input {name}")
+    for vi in g.output:
+        if (producer[vi.name] in keep) if vi.name in producer else f"in:{vi.name}" in boxes:
+            boxes[f"out:{vi.name}"] = Box(f"out:{vi.name}", "output", vi.name, [types.get(vi.name, "?")],
+                                          tooltip=f"output {vi.name}")
+    for k in sorted(keep):
+        for t in nodes[k].input:
+            if not t or t in inits:
+                continue
+            if t in producer:
+                src = f"n{producer[t]}"
+                if producer[t] not in keep:
+                    src = f"up:{t}"
+                    boxes.setdefault(src, Box(src, "elided", "...", [t], tooltip=f"{t} {types.get(t, '')}: "
+                                              "computed by nodes not drawn"))
+            elif f"in:{t}" in boxes:
+                src = f"in:{t}"
+            else:
+                continue
+            edges.append(Edge(src, f"n{k}", t))
+        for t in nodes[k].output:
+            if t and any(c not in keep for c in consumers.get(t, [])):
+                dst = f"down:{t}"
+                boxes.setdefault(dst, Box(dst, "elided", "...", [t], tooltip=f"{t}: used by nodes not drawn"))
+                edges.append(Edge(f"n{k}", dst, t))
+    for vi in g.output:
+        if f"out:{vi.name}" in boxes:
+            src = f"n{producer[vi.name]}" if vi.name in producer else f"in:{vi.name}"
+            edges.append(Edge(src, f"out:{vi.name}", vi.name))
+
+    width, height = _layout(boxes, edges)
+    ordered = sorted(boxes.values(), key=lambda b: (b.layer, b.x))
+    return GraphView(ordered, edges, width, height, total_nodes=len(nodes), shown_nodes=len(keep),
+                     radius=used_radius, custom=[b.qualname for b in ordered if b.kind == "custom"])
+
+
+def _neighbourhood(nodes: list, start: list[int], producer: dict[str, int], consumers: dict[str, list[int]],
+                   r: int) -> set[int]:
+    seen = set(start)
+    frontier = list(start)
+    for _ in range(r):
+        nxt = []
+        for k in frontier:
+            near = [producer[i] for i in nodes[k].input if i in producer]
+            near += [c for o in nodes[k].output for c in consumers.get(o, [])]
+            for m in near:
+                if m not in seen:
+                    seen.add(m)
+                    nxt.append(m)
+        frontier = nxt
+    return seen
+
+
+def _layout(boxes: dict[str, Box], edges: list[Edge]) -> tuple[float, float]:
+    """Layers top to bottom by longest path from the sources; order in a layer by the mean position of the
+    predecessors (one barycentre sweep); edges as cubic curves from a box's bottom to the next box's top."""
+    preds: dict[str, list[str]] = defaultdict(list)
+    for e in edges:
+        preds[e.dst].append(e.src)
+    # sizes
+    for b in boxes.values():
+        text = [b.title, *b.lines]
+        b.w = max(60.0, max(len(t) for t in text) * CHAR_W + 2 * PAD)
+        b.h = len(text) * LINE_H + 2 * PAD - (4 if b.kind != "custom" else 0)
+    # layers: longest path from the sources (Kahn's order; the graph is acyclic)
+    succs: dict[str, list[str]] = defaultdict(list)
+    indeg = dict.fromkeys(boxes, 0)
+    for e in edges:
+        succs[e.src].append(e.dst)
+        indeg[e.dst] += 1
+    ready = [i for i, d in indeg.items() if d == 0]
+    while ready:
+        i = ready.pop()
+        for d in succs[i]:
+            boxes[d].layer = max(boxes[d].layer, boxes[i].layer + 1)
+            indeg[d] -= 1
+            if indeg[d] == 0:
+                ready.append(d)
+    rows: dict[int, list[Box]] = defaultdict(list)
+    for b in boxes.values():  # insertion order: the graph's order
+        rows[b.layer].append(b)
+    pos: dict[str, float] = {}
+    for lay in sorted(rows):
+        row = rows[lay]
+        if lay:
+            def centre(b: Box) -> float:
+                ps = [pos[p] for p in preds.get(b.id, []) if p in pos]
+                return sum(ps) / len(ps) if ps else 0.0
+            row.sort(key=centre)
+        for k, b in enumerate(row):
+            pos[b.id] = float(k)
+    width = max(sum(b.w for b in row) + GAP_X * (len(row) - 1) for row in rows.values()) + 2 * GAP_X if rows else 0
+    y = GAP_X / 2
+    for lay in sorted(rows):
+        row = rows[lay]
+        x = (width - (sum(b.w for b in row) + GAP_X * (len(row) - 1))) / 2
+        for b in row:
+            b.x, b.y = x, y
+            x += b.w + GAP_X
+        y += max(b.h for b in row) + GAP_Y
+    for e in edges:
+        s, d = boxes[e.src], boxes[e.dst]
+        x1, y1 = s.x + s.w / 2, s.y + s.h
+        x2, y2 = d.x + d.w / 2, d.y
+        bend = max(20.0, (y2 - y1) / 2)
+        e.path = f"M{x1:.1f},{y1:.1f} C{x1:.1f},{y1 + bend:.1f} {x2:.1f},{y2 - bend:.1f} {x2:.1f},{y2:.1f}"
+    return width, y - GAP_Y + GAP_X / 2 if rows else 0.0
