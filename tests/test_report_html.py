@@ -106,7 +106,7 @@ def test_small_graph_is_drawn_whole_with_the_custom_node_detailed() -> None:
     (custom,) = [b for b in v.boxes if b.kind == "custom"]
     assert custom.title == "com.example::ScaledGelu"
     assert "alpha = 0.5" in custom.lines and "approximate = 'tanh'" in custom.lines
-    assert "in  a1: float32[batch,4]" in custom.lines and "out g: float32[batch,4]" in custom.lines
+    assert "in a1: float32[batch,4]" in custom.lines and "out g: float32[batch,4]" in custom.lines
     by_id = {b.id: b for b in v.boxes}
     for e in v.edges:  # every edge goes down, from one layer to a later one
         assert by_id[e.src].layer < by_id[e.dst].layer and by_id[e.src].y < by_id[e.dst].y

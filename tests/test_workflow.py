@@ -248,10 +248,22 @@ def test_verify_usage_errors_exit_2(tmp_path, content, message):
 
 
 @pytest.mark.e2e
-def test_bundled_example_verifies(repo_build_dir):
-    p = run_opkit("verify", "examples/gelu_mlp.py", cwd=REPO, env={"OPKIT_BUILD_DIR": str(repo_build_dir)})
+def test_bundled_example_verifies(repo_build_dir, tmp_path):
+    p = run_opkit("verify", "examples/gelu_mlp.py", "--html", str(tmp_path / "report.html"), cwd=REPO,
+                  env={"OPKIT_BUILD_DIR": str(repo_build_dir)})
     assert p.returncode == 0, p.stdout + p.stderr
     assert "opkit.examples::ScaledGelu" in p.stdout and "PASS" in p.stdout
+    # the HTML report: where asked, and always in the artifacts folder
+    page = (tmp_path / "report.html").read_text()
+    assert page == (repo_build_dir / "verify" / "gelu_mlp" / "report.html").read_text()
+    assert "onnxruntime + op library" in page and "C++ runner" in page and 'id="verdict">PASS' in page
+    from browser import find_chromium
+    from test_report_html import check_in_browser
+
+    if find_chromium() is None:
+        pytest.skip("no chromium on PATH: the report was written and checked, but not rendered in a browser")
+    (node,) = check_in_browser(tmp_path / "report.html", ["opkit.examples::ScaledGelu"])
+    assert "alpha = 1.702" in node["text"] and "float32[batch,256]" in node["text"]
 
 
 def test_an_internal_error_is_one_message_not_a_traceback(tmp_path, monkeypatch):

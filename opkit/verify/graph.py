@@ -11,7 +11,7 @@ from typing import Any
 
 MAX_NODES = 60  # above this many nodes, draw only the neighbourhood of the custom nodes
 RADIUS = 3  # ... within this many steps (tensor hops), fewer if that is still too many
-CHAR_W, LINE_H, PAD, GAP_X, GAP_Y = 7.0, 15.0, 8.0, 28.0, 46.0  # px, for a 12px monospace font
+CHAR_W, LINE_H, PAD, GAP_X, GAP_Y = 7.4, 15.0, 8.0, 28.0, 46.0  # px, for a 12px monospace font
 
 
 @dataclass
@@ -128,7 +128,7 @@ def graph_view(model: Any, ops: list[str], *, max_nodes: int = MAX_NODES, radius
         if is_custom(n):
             lines = [f"node {n.name}"] if n.name else []
             lines += [_attr_text(a) for a in n.attribute]
-            lines += [f"in  {i or '(absent)'}: {types.get(i, '?')}" for i in n.input]
+            lines += [f"in {i or '(absent)'}: {types.get(i, '?')}" for i in n.input]
             lines += [f"out {o}: {types.get(o, '?')}" for o in n.output if o]
             q = f"{n.domain}::{n.op_type}"
             boxes[f"n{k}"] = Box(f"n{k}", "custom", q, lines, tooltip=q, qualname=q)
