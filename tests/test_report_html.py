@@ -128,6 +128,28 @@ def test_large_graph_collapses_to_the_neighbourhood_of_the_custom_nodes() -> Non
     assert not any(b.kind in ("input", "output") for b in v.boxes)  # far away: left out
 
 
+def test_graph_layout_is_reused_while_the_model_file_is_unchanged(tmp_path: Path) -> None:
+    # verify's cached path draws the graph from graph.json, without importing onnx
+    import json
+    import os
+
+    import onnx
+
+    from opkit.verify.graph import graph_view, load_graph
+
+    model, cache = tmp_path / "model.onnx", tmp_path / "graph.json"
+    onnx.save(_model(2, 1), str(model))
+    first = load_graph(model, ["com.example::ScaledGelu"], cache)
+    assert first == graph_view(onnx.load(str(model)), ["com.example::ScaledGelu"]) and cache.is_file()
+    data = json.loads(cache.read_text())
+    data["view"]["boxes"][0]["title"] = "from the cache"
+    cache.write_text(json.dumps(data))
+    assert load_graph(model, ["com.example::ScaledGelu"], cache).boxes[0].title == "from the cache"
+    os.utime(model, ns=(1, 1))  # the model changed: laid out again
+    assert load_graph(model, ["com.example::ScaledGelu"], cache) == first
+    assert load_graph(tmp_path / "missing.onnx", [], cache) is None
+
+
 # ---- the page ---------------------------------------------------------------------------------------
 
 def _report(tmp_path: Path, *, failing: bool):

@@ -49,6 +49,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(report.to_dict(), indent=1))
         ui.info(f"wrote {args.json}")
-    if html:
-        write_output(html, report.html())
+    if html:  # the page verify wrote into the artifacts folder
+        write_output(html, (Path(report.artifacts) / "report.html").read_text(encoding="utf-8"))
     return 0 if report.ok else 1

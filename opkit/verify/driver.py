@@ -260,7 +260,7 @@ def write_artifacts(report: Report, art: Path) -> None:
     from opkit.codegen.writer import write_atomic
 
     (art / "report.json").write_text(json.dumps(report.to_dict(), indent=1))
-    write_atomic(art / "report.html", report.html())
+    write_atomic(art / "report.html", report.html(graph_cache=art / "graph.json"))
     ui.detail(f"report: {art / 'report.html'}")
 
 

@@ -52,17 +52,43 @@ class GraphView:
     def collapsed(self) -> bool:
         return self.radius is not None
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GraphView:
+        return cls(**{**d, "boxes": [Box(**b) for b in d["boxes"]], "edges": [Edge(**e) for e in d["edges"]]})
+
 
 STANDARD_DOMAINS = ("", "ai.onnx", "ai.onnx.ml")
 
 
-def load_graph(model_file: str | Path, ops: list[str]) -> GraphView | None:
-    """The view of the model at `model_file` (its weights not loaded); None when there is no such file."""
-    if not model_file or not Path(model_file).is_file():
+def load_graph(model_file: str | Path, ops: list[str], cache: Path | None = None) -> GraphView | None:
+    """The view of the model at `model_file` (its weights not loaded); None when there is no such file.
+
+    With `cache` (a JSON file), a view computed before for the same file (size, mtime) and ops is reused, so that
+    verify's cached path (only kernels changed) draws the graph without importing onnx."""
+    import json
+
+    path = Path(model_file) if model_file else None
+    if path is None or not path.is_file():
         return None
+    st = path.stat()
+    key = {"model": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "ops": sorted(ops)}
+    if cache is not None and cache.is_file():
+        try:
+            data = json.loads(cache.read_text())
+            if data.get("key") == key:
+                return GraphView.from_dict(data["view"])
+        except (ValueError, KeyError, TypeError):
+            pass  # unreadable: compute it again
     import onnx
 
-    return graph_view(onnx.load(str(model_file), load_external_data=False), ops)
+    view = graph_view(onnx.load(str(path), load_external_data=False), ops)
+    if cache is not None:
+        from dataclasses import asdict
+
+        from opkit.codegen.writer import write_atomic
+
+        write_atomic(cache, json.dumps({"key": key, "view": asdict(view)}))
+    return view
 
 
 def _type_text(vi: Any) -> str:

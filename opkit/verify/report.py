@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from opkit.verify.compare import Comparison
@@ -61,12 +62,13 @@ class Report:
                       "outputs": [c.to_dict() for c in r.comparisons]} for r in self.runs],
         }
 
-    def html(self) -> str:
-        """The self-contained HTML report (templates/report/verify.html.j2), with the exported graph drawn."""
+    def html(self, graph_cache: Path | None = None) -> str:
+        """The self-contained HTML report (templates/report/verify.html.j2), with the exported graph drawn
+        (its layout reused from `graph_cache` when the model is unchanged, see opkit.verify.graph.load_graph)."""
         from opkit.codegen.html import render_verify_report
         from opkit.verify.graph import load_graph
 
-        return render_verify_report(self, load_graph(self.onnx_model, self.ops))
+        return render_verify_report(self, load_graph(self.onnx_model, self.ops, graph_cache))
 
     def render(self) -> str:
         lines = [f"model:    {self.model}",
