@@ -13,57 +13,12 @@ import pytest
 
 from conftest import REPO, run_opkit
 
-SPEC = '''\
-import torch
-import opkit
-from opkit import Tensor
-
-
-@opkit.op("Swish", domain="com.mycompany", types={"T": ("float32", "float64")}, shapes={"y": "x"})
-def swish(x: Tensor["T"], beta: float = 1.0) -> Tensor["T"]:
-    """x * sigmoid(beta * x)"""
-    return x * torch.sigmoid(beta * x)
-'''
-
-KERNEL = '''\
-#include "swish.opkit.h"
-
-#include <cmath>
-
-namespace opkit::ops {
-
-template <typename T>
-void Swish::compute(opkit::Context& ctx, const Attrs& attrs, const opkit::Input<T>& x, opkit::Output<T>& y) {
-  const T* in = x.data();
-  T* out = y.data();
-  const T beta = static_cast<T>(attrs.beta);
-  ctx.parallel_for(x.size(), [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) out[i] = in[i] / (T(1) + std::exp(-beta * in[i]));
-  }, 10);
-}
-
-}  // namespace opkit::ops
-'''
-
-MODEL = '''\
-import torch
-from ops.swish.spec import swish
-
-
-class Net(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc = torch.nn.Linear(16, 16)
-
-    def forward(self, x):
-        return swish(self.fc(x), beta=1.5)
-
-
-torch.manual_seed(0)
-model = Net().eval()
-example_inputs = (torch.randn(4, 16),)
-dynamic_shapes = ({0: torch.export.Dim("batch")},)
-'''
+# The worked example of the docs (docs/getting-started.md and the README include these files): what a user
+# copies is exactly what these tests build and verify.
+SNIPPETS = REPO / "docs" / "snippets" / "swish"
+SPEC = (SNIPPETS / "spec.py").read_text()
+KERNEL = (SNIPPETS / "swish.cc").read_text()
+MODEL = (SNIPPETS / "model.py").read_text()
 
 
 @pytest.fixture(scope="module")

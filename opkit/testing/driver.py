@@ -241,7 +241,7 @@ def run_tests(ws: Workspace, names: list[str] | None = None, *, seed: int = 0, s
             except Exception as exc:
                 fail(c, "reference", f"the reference raised {type(exc).__name__}: {str(exc).strip()[:300]} "
                      "(if these inputs are invalid for the op, constrain them in the spec: see "
-                     "the README, \"Constraining the generated inputs\")")
+                     "docs/testing.md, \"Constraining the generated inputs\")")
                 continue
             try:
                 fake = _fake_outputs(op, c.args)
