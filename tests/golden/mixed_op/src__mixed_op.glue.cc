@@ -82,12 +82,13 @@ struct Op : OrtCustomOp {
       const Spec::Attrs& attrs = static_cast<Kernel*>(kernel)->attrs;
       (void)attrs;
       opkit::glue::Io io(ort_ctx, kOp);
+      opkit::glue::OrtHost host(ort_ctx);
       const opkit::Input<T> x = io.required<T>(0, "x", -1);
       const opkit::Input<I> idx = io.required<I>(1, "idx", 1);
       const opkit::Optional<T> bias = io.optional<T>(2, "bias", -1);
       const opkit::Variadic<T> extra = io.variadic<T>(3, "extra", -1);
-      opkit::Output<T> values(ort_ctx, 0, "values");
-      opkit::Output<int64_t> picked(ort_ctx, 1, "picked");
+      opkit::Output<T> values(host, 0, "values");
+      opkit::Output<int64_t> picked(host, 1, "picked");
       {
         opkit::Shape shape;
         opkit::glue::append_dims(shape, x.shape(), false, 0, true, -1);
@@ -95,7 +96,7 @@ struct Op : OrtCustomOp {
         shape.push_back(attrs.k);
         values.allocate(shape);
       }
-      opkit::Context ctx(ort_ctx, kOp);
+      opkit::Context ctx(host, kOp);
       Spec::compute<T, I>(ctx, attrs, x, idx, bias, extra, values, picked);
       if (!values.allocated())
         throw opkit::Error("the kernel returned without allocating output 'values'");

@@ -77,14 +77,15 @@ struct Op : OrtCustomOp {
       const Spec::Attrs& attrs = static_cast<Kernel*>(kernel)->attrs;
       (void)attrs;
       opkit::glue::Io io(ort_ctx, kOp);
+      opkit::glue::OrtHost host(ort_ctx);
       const opkit::Input<T> x = io.required<T>(0, "x", -1);
-      opkit::Output<T> y(ort_ctx, 0, "y");
+      opkit::Output<T> y(host, 0, "y");
       {
         opkit::Shape shape;
         opkit::glue::append_dims(shape, x.shape(), false, 0, false, 0);
         y.allocate(shape);
       }
-      opkit::Context ctx(ort_ctx, kOp);
+      opkit::Context ctx(host, kOp);
       Spec::compute<T>(ctx, attrs, x, y);
       if (!y.allocated())
         throw opkit::Error("the kernel returned without allocating output 'y'");

@@ -78,9 +78,10 @@ struct Op : OrtCustomOp {
       const Spec::Attrs& attrs = static_cast<Kernel*>(kernel)->attrs;
       (void)attrs;
       opkit::glue::Io io(ort_ctx, kOp);
+      opkit::glue::OrtHost host(ort_ctx);
       const opkit::Input<T> x = io.required<T>(0, "x", -1);
-      opkit::Output<T> values(ort_ctx, 0, "values");
-      opkit::Output<int64_t> indices(ort_ctx, 1, "indices");
+      opkit::Output<T> values(host, 0, "values");
+      opkit::Output<int64_t> indices(host, 1, "indices");
       {
         opkit::Shape shape;
         opkit::glue::append_dims(shape, x.shape(), false, 0, true, -1);
@@ -95,7 +96,7 @@ struct Op : OrtCustomOp {
         shape.push_back(attrs.k);
         indices.allocate(shape);
       }
-      opkit::Context ctx(ort_ctx, kOp);
+      opkit::Context ctx(host, kOp);
       Spec::compute<T>(ctx, attrs, x, values, indices);
       if (!values.allocated())
         throw opkit::Error("the kernel returned without allocating output 'values'");

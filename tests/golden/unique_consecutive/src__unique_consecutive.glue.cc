@@ -75,10 +75,11 @@ struct Op : OrtCustomOp {
       const Spec::Attrs& attrs = static_cast<Kernel*>(kernel)->attrs;
       (void)attrs;
       opkit::glue::Io io(ort_ctx, kOp);
+      opkit::glue::OrtHost host(ort_ctx);
       const opkit::Input<int64_t> x = io.required<int64_t>(0, "x", 1);
-      opkit::Output<int64_t> values(ort_ctx, 0, "values");
-      opkit::Output<int64_t> counts(ort_ctx, 1, "counts");
-      opkit::Context ctx(ort_ctx, kOp);
+      opkit::Output<int64_t> values(host, 0, "values");
+      opkit::Output<int64_t> counts(host, 1, "counts");
+      opkit::Context ctx(host, kOp);
       Spec::compute(ctx, attrs, x, values, counts);
       if (!values.allocated())
         throw opkit::Error("the kernel returned without allocating output 'values'");

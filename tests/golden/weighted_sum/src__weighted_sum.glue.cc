@@ -76,9 +76,10 @@ struct Op : OrtCustomOp {
       const Spec::Attrs& attrs = static_cast<Kernel*>(kernel)->attrs;
       (void)attrs;
       opkit::glue::Io io(ort_ctx, kOp);
+      opkit::glue::OrtHost host(ort_ctx);
       const opkit::Variadic<T> xs = io.variadic<T>(0, "xs", -1);
-      opkit::Output<T> y(ort_ctx, 0, "y");
-      opkit::Context ctx(ort_ctx, kOp);
+      opkit::Output<T> y(host, 0, "y");
+      opkit::Context ctx(host, kOp);
       Spec::compute<T>(ctx, attrs, xs, y);
       if (!y.allocated())
         throw opkit::Error("the kernel returned without allocating output 'y'");
