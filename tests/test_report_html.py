@@ -208,7 +208,8 @@ def test_the_browser_check_sees_console_errors_and_blank_pages(tmp_path: Path) -
     # the checks above can fail: a script error, a blocked network load, a blank page are all caught
     page = tmp_path / "bad.html"
     page.write_text("<!DOCTYPE html><html><head><link rel=icon href='data:,'>"
-                    "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; script-src 'unsafe-inline'\">"
+                    "<meta http-equiv='Content-Security-Policy' "
+                    "content=\"default-src 'none'; script-src 'unsafe-inline'\">"
                     "</head><body><img src='https://example.invalid/x.png'>"
                     "<script>console.error('boom'); undefinedFunction();</script></body></html>")
     result = open_page(page, "1")
@@ -230,3 +231,18 @@ def test_test_page_lists_cases_and_failures_with_rerun_commands() -> None:
     assert "opkit test OffByOne --case 7" in text and "T=float32 x=7" in text
     assert text.count('<tr class="case ') == 3 and '<tr class="case failed">' in text
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text)
+
+
+@pytest.mark.parametrize("command", [["verify", "model.py"], ["test"]])
+def test_html_to_a_missing_folder_is_a_usage_error_before_any_work(tmp_path: Path, command: list[str],
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    from opkit.cli import main
+
+    (tmp_path / "model.py").write_text("raise SystemExit('must not be imported')\n")
+    argv = [*command, "--html", str(tmp_path / "no" / "report.html"), "--workspace", str(tmp_path)]
+    if command[0] == "verify":
+        argv[1] = str(tmp_path / "model.py")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"--html {tmp_path / 'no' / 'report.html'}: the folder {tmp_path / 'no'} does not exist" in err
+    assert "fix:" in err and "Traceback" not in err
