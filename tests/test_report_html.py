@@ -117,6 +117,26 @@ def test_small_graph_is_drawn_whole_with_the_custom_node_detailed() -> None:
                 assert a.x + a.w <= b.x or b.x + b.w <= a.x
 
 
+def test_a_long_edge_goes_around_the_boxes_of_the_layers_it_crosses() -> None:
+    from onnx import TensorProto as T
+    from onnx import helper as h
+
+    from opkit.verify.graph import graph_view
+
+    nodes = [h.make_node("Relu", ["x"], ["r0"]), h.make_node("Relu", ["r0"], ["r1"]),
+             h.make_node("Relu", ["r1"], ["r2"]), h.make_node("Add", ["x", "r2"], ["y"])]  # a residual
+    g = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", T.FLOAT, [4])],
+                     [h.make_tensor_value_info("y", T.FLOAT, [4])])
+    v = graph_view(h.make_model(g), [])
+    by_id = {b.id: b for b in v.boxes}
+    (skip,) = [e for e in v.edges if e.src == "in:x" and e.dst == "n3"]
+    assert skip.path.count("C") == 4  # through the layers of the three Relu
+    lane_x = [float(seg.split(",")[0]) for seg in skip.path.split("L")[1:]]
+    for x, relu in zip(lane_x, ("n0", "n1", "n2")):
+        b = by_id[relu]
+        assert not b.x <= x <= b.x + b.w, (x, b)
+
+
 def test_large_graph_collapses_to_the_neighbourhood_of_the_custom_nodes() -> None:
     from opkit.verify.graph import RADIUS, graph_view
 

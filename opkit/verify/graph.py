@@ -12,6 +12,7 @@ from typing import Any
 MAX_NODES = 60  # above this many nodes, draw only the neighbourhood of the custom nodes
 RADIUS = 3  # ... within this many steps (tensor hops), fewer if that is still too many
 CHAR_W, LINE_H, PAD, GAP_X, GAP_Y = 7.4, 15.0, 8.0, 28.0, 46.0  # px, for a 12px monospace font
+VIRTUAL_W = 4.0  # px: the lane of an edge through a layer it does not stop in
 
 
 @dataclass
@@ -220,10 +221,8 @@ def _neighbourhood(nodes: list, start: list[int], producer: dict[str, int], cons
 
 def _layout(boxes: dict[str, Box], edges: list[Edge]) -> tuple[float, float]:
     """Layers top to bottom by longest path from the sources; order in a layer by the mean position of the
-    predecessors (one barycentre sweep); edges as cubic curves from a box's bottom to the next box's top."""
-    preds: dict[str, list[str]] = defaultdict(list)
-    for e in edges:
-        preds[e.dst].append(e.src)
+    predecessors (one barycentre sweep); edges as cubic curves from a box's bottom to the next box's top,
+    through a virtual box in each layer they cross. Sets the boxes' positions and the edges' paths."""
     # sizes
     for b in boxes.values():
         text = [b.title, *b.lines]
@@ -243,19 +242,63 @@ def _layout(boxes: dict[str, Box], edges: list[Edge]) -> tuple[float, float]:
             indeg[d] -= 1
             if indeg[d] == 0:
                 ready.append(d)
+    # an edge over several layers passes through a thin virtual box in each layer between, so that the
+    # ordering keeps a lane free for it instead of drawing it across the boxes of those layers
+    placed = dict(boxes)
+    chains: list[list[str]] = []
+    for k, e in enumerate(edges):
+        chain = [e.src]
+        for lay in range(boxes[e.src].layer + 1, boxes[e.dst].layer):
+            v = Box(f"v{k}.{lay}", "virtual", "", layer=lay, w=VIRTUAL_W, h=0.0)
+            placed[v.id] = v
+            chain.append(v.id)
+        chains.append([*chain, e.dst])
+    preds: dict[str, list[str]] = defaultdict(list)
+    succs = defaultdict(list)
+    for chain in chains:
+        for a, b in zip(chain, chain[1:]):
+            preds[b].append(a)
+            succs[a].append(b)
     rows: dict[int, list[Box]] = defaultdict(list)
-    for b in boxes.values():  # insertion order: the graph's order
+    for b in placed.values():  # insertion order: the graph's order
         rows[b.layer].append(b)
     pos: dict[str, float] = {}
-    for lay in sorted(rows):
-        row = rows[lay]
-        if lay:
-            def centre(b: Box) -> float:
-                ps = [pos[p] for p in preds.get(b.id, []) if p in pos]
-                return sum(ps) / len(ps) if ps else 0.0
+
+    def place(row: list[Box]) -> None:  # provisional centres, rows centred on 0
+        x = 0.0
+        for b in row:
+            pos[b.id] = x + b.w / 2
+            x += b.w + GAP_X
+        for b in row:
+            pos[b.id] -= x / 2
+
+    for row in rows.values():
+        place(row)
+    layers = sorted(rows)
+    segments = [(a, b) for chain in chains for a, b in zip(chain, chain[1:])]
+
+    def crossings() -> int:
+        index = {b.id: k for row in rows.values() for k, b in enumerate(row)}
+        by_layer: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        for a, b in segments:
+            by_layer[placed[a].layer].append((index[a], index[b]))
+        return sum((a1 - a2) * (b1 - b2) < 0 for segs in by_layer.values()
+                   for k, (a1, b1) in enumerate(segs) for a2, b2 in segs[k + 1:])
+
+    best = (crossings(), {lay: list(row) for lay, row in rows.items()})
+    for sweep, near in enumerate([preds, succs] * 3):  # barycentre sweeps, down and up; keep the best order
+        for lay in (layers[1:] if sweep % 2 == 0 else layers[-2::-1]):
+            row = rows[lay]
+
+            def centre(b: Box, near: dict[str, list[str]] = near) -> float:
+                ps = [pos[p] for p in near.get(b.id, ())]
+                return sum(ps) / len(ps) if ps else pos[b.id]
             row.sort(key=centre)
-        for k, b in enumerate(row):
-            pos[b.id] = float(k)
+            place(row)
+        count = crossings()
+        if count < best[0]:
+            best = (count, {lay: list(row) for lay, row in rows.items()})
+    rows = best[1]
     width = max(sum(b.w for b in row) + GAP_X * (len(row) - 1) for row in rows.values()) + 2 * GAP_X if rows else 0
     y = GAP_X / 2
     for lay in sorted(rows):
@@ -264,11 +307,22 @@ def _layout(boxes: dict[str, Box], edges: list[Edge]) -> tuple[float, float]:
         for b in row:
             b.x, b.y = x, y
             x += b.w + GAP_X
-        y += max(b.h for b in row) + GAP_Y
-    for e in edges:
-        s, d = boxes[e.src], boxes[e.dst]
-        x1, y1 = s.x + s.w / 2, s.y + s.h
-        x2, y2 = d.x + d.w / 2, d.y
-        bend = max(20.0, (y2 - y1) / 2)
-        e.path = f"M{x1:.1f},{y1:.1f} C{x1:.1f},{y1 + bend:.1f} {x2:.1f},{y2 - bend:.1f} {x2:.1f},{y2:.1f}"
+        row_h = max(b.h for b in row)
+        for b in row:
+            if b.kind == "virtual":
+                b.h = row_h  # the lane runs through the whole layer
+        y += row_h + GAP_Y
+    for e, chain in zip(edges, chains):  # cubic curves, straight down through the virtual boxes
+        first = placed[chain[0]]
+        x, y = first.x + first.w / 2, first.y + first.h
+        d = [f"M{x:.1f},{y:.1f}"]
+        for b in (placed[i] for i in chain[1:]):
+            xb, yb = b.x + b.w / 2, b.y
+            bend = max(14.0, (yb - y) / 2)
+            d.append(f"C{x:.1f},{y + bend:.1f} {xb:.1f},{yb - bend:.1f} {xb:.1f},{yb:.1f}")
+            x, y = xb, yb
+            if b.kind == "virtual":
+                y = b.y + b.h
+                d.append(f"L{x:.1f},{y:.1f}")
+        e.path = " ".join(d)
     return width, y - GAP_Y + GAP_X / 2 if rows else 0.0
