@@ -21,13 +21,13 @@ ERRORS = "<!-- opkit:errors -->"
 
 
 def usage(command: str) -> str:
-    """`opkit COMMAND --help`, 100 columns wide."""
+    """`opkit COMMAND --help`, 88 columns wide (the width of a code block on the site)."""
     import os
 
     from opkit.cli import make_parser
 
     old = os.environ.get("COLUMNS")
-    os.environ["COLUMNS"] = "100"
+    os.environ["COLUMNS"] = "88"
     try:
         parser = make_parser()
         sub = next(a for a in parser._actions if a.dest == "command")
