@@ -161,6 +161,20 @@ def test_every_inline_opkit_command_names_a_command_and_its_flags() -> None:
     assert checked >= 40
 
 
+def test_lists_and_tables_start_a_block() -> None:
+    # GitHub renders a list or table glued to the line above; MkDocs (Python-Markdown) prints it as text
+    item = re.compile(r"^([-*+]|\d+\.) ")
+    for page in PAGES:
+        prev, fence = "", False
+        for n, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+            if line.lstrip().startswith("```"):
+                fence = not fence
+            elif not fence and prev.strip() and not prev.startswith(("  ", "|")) and not item.match(prev):
+                assert not item.match(line) and not line.startswith("|"), \
+                    f"{page.relative_to(REPO)}:{n}: a list or table needs a blank line before it"
+            prev = line
+
+
 def test_every_command_has_a_page_with_its_usage_in_the_nav() -> None:
     from opkit.cli import COMMANDS
 
