@@ -107,6 +107,10 @@ def test_small_graph_is_drawn_whole_with_the_custom_node_detailed() -> None:
     assert custom.title == "com.example::ScaledGelu"
     assert "alpha = 0.5" in custom.lines and "approximate = 'tanh'" in custom.lines
     assert "in a1: float32[batch,4]" in custom.lines and "out g: float32[batch,4]" in custom.lines
+    add = _model(1, 0)
+    add.graph.node[1].input.append("w")  # a weight (an initializer) into the custom node: its shape is shown
+    (custom,) = [b for b in graph_view(add, ["com.example::ScaledGelu"]).boxes if b.kind == "custom"]
+    assert "in w: float32[4]" in custom.lines
     by_id = {b.id: b for b in v.boxes}
     for e in v.edges:  # every edge goes down, from one layer to a later one
         assert by_id[e.src].layer < by_id[e.dst].layer and by_id[e.src].y < by_id[e.dst].y

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from opkit.spec.dtypes import BY_ONNX
+
 MAX_NODES = 60  # above this many nodes, draw only the neighbourhood of the custom nodes
 RADIUS = 3  # ... within this many steps (tensor hops), fewer if that is still too many
 CHAR_W, LINE_H, PAD, GAP_X, GAP_Y = 7.4, 15.0, 8.0, 28.0, 46.0  # px, for a 12px monospace font
@@ -93,8 +95,6 @@ def load_graph(model_file: str | Path, ops: list[str], cache: Path | None = None
 
 
 def _type_text(vi: Any) -> str:
-    from opkit.spec.dtypes import BY_ONNX
-
     t = vi.type.tensor_type
     dt = BY_ONNX.get(t.elem_type)
     name = dt.name if dt else f"type{t.elem_type}"
@@ -125,6 +125,9 @@ def graph_view(model: Any, ops: list[str], *, max_nodes: int = MAX_NODES, radius
     custom_q = set(ops)
     types = {vi.name: _type_text(vi) for vi in [*g.input, *g.value_info, *g.output]}
     inits = {t.name for t in g.initializer}
+    for t in g.initializer:  # weights: their dtype and shape, for the custom nodes that take them
+        dt = BY_ONNX.get(t.data_type)
+        types.setdefault(t.name, f"{dt.name if dt else f'type{t.data_type}'}[{','.join(map(str, t.dims))}]")
     nodes = list(g.node)
 
     def is_custom(n: Any) -> bool:
