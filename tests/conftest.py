@@ -50,6 +50,40 @@ def new_workspace(tmp: Path, name: str = "MyOp", domain: str = "com.example") ->
     return ws
 
 
+def make_venv(path: Path, *, see_running: bool = True) -> Path:
+    """A fresh virtual environment at `path`; returns its python.
+
+    It is made from the running interpreter's *base* Python (not from the venv the suite may run in), so it
+    works whether the suite runs in the system Python or inside a venv. With `see_running`, a .pth file in
+    its site-packages adds the running environment's site-packages (torch, onnx, onnxruntime, pip, the
+    opkit under test, editable or not) as site dirs, after its own, as --system-site-packages would for the
+    system Python: whatever is installed into the new venv wins, nothing is reinstalled.
+    Without `see_running` it is a plain venv with its own pip, to install what it needs from the index.
+    """
+    import site
+    import sysconfig
+
+    base = getattr(sys, "_base_executable", None) or sys.executable
+    cmd = [base, "-m", "venv", str(path)]
+    if see_running:
+        cmd.insert(3, "--without-pip")  # pip comes from the running environment
+    made = subprocess.run(cmd, capture_output=True, text=True)
+    assert made.returncode == 0, f"{' '.join(cmd)} failed:\n{made.stdout}{made.stderr}"
+    py = path / "bin" / "python"
+    if see_running:
+        q = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                           check=True, capture_output=True, text=True)
+        own = Path(q.stdout.strip())
+        running = [*site.getsitepackages(), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+        if site.ENABLE_USER_SITE:
+            running.append(site.getusersitepackages())
+        dirs = [d for d in dict.fromkeys(running) if Path(d).is_dir()]
+        # "import" lines of a .pth run: addsitedir also runs the .pth files there (an editable install's finder)
+        (own / "_opkit_tests_running_env.pth").write_text("".join(f"import site; site.addsitedir({d!r})\n"
+                                                                  for d in dirs))
+    return py
+
+
 def copy_op(src_folder: Path, ws: Path) -> None:
     shutil.copytree(src_folder, ws / "ops" / src_folder.name)
 

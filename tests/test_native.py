@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, run_opkit
+from tests.conftest import REPO, make_venv, run_opkit
 
 pytestmark = pytest.mark.e2e
 ALL_DTYPES = ["float16", "bfloat16", "float32", "float64", "int8", "uint8", "int16", "int32", "int64", "bool"]
@@ -292,8 +292,7 @@ def test_package_wheel_in_a_fresh_venv(gelu, env, tmp_path):
     wheel = Path(p.stdout.strip().splitlines()[-1])
     assert wheel.name == "h4_test_ops-1.2.3-py3-none-linux_x86_64.whl"
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
-    py = venv / "bin" / "python"
+    py = make_venv(venv)
     inst = subprocess.run([str(py), "-m", "pip", "install", "--no-index", "--no-deps", "-q", str(wheel)],
                           capture_output=True, text=True)
     assert inst.returncode == 0, inst.stderr

@@ -5,11 +5,12 @@ Each runtime is installed from the package index into a venv of its own."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.conftest import make_venv
 
 pytestmark = pytest.mark.e2e
 
@@ -30,9 +31,7 @@ print("RAN", ort.__version__)
 
 
 def _venv_with(tmp: Path, requirement: str) -> Path:
-    venv = tmp / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    py = venv / "bin" / "python"
+    py = make_venv(tmp / "venv", see_running=False)  # its own onnxruntime, nothing of the running env
     p = subprocess.run([str(py), "-m", "pip", "install", "-q", requirement, "numpy"], capture_output=True, text=True)
     if p.returncode != 0:
         pytest.skip(f"cannot install {requirement} from the package index: {p.stderr.strip()[-300:]}")

@@ -19,7 +19,8 @@ import pytest
 from conftest import REPO, new_workspace, run_opkit
 
 BROKEN = REPO / "tests" / "fixtures" / "broken"
-OPS = ["off_by_one", "null_deref", "infinite_loop", "wrong_shape", "abort_on_empty", "first_row"]
+OPS = ["off_by_one", "null_deref", "infinite_loop", "wrong_shape", "abort_on_empty", "first_row", "crash_without_bias"]
+TABLE_LOOKUP = REPO / "tests" / "fixtures" / "table_lookup"  # the op of issue 10, with a correct kernel
 
 
 # ---- fast: generation and constraints -----------------------------------------------------------
@@ -120,6 +121,101 @@ uniq.constrain(generate=False)
     assert parse_report("all fine", None) is None
 
 
+# ---- the element budget, valid= retries and coverage (issue 10's op, no compiler) -----------------------
+
+@pytest.fixture(scope="module")
+def table_lookup():
+    import importlib.util
+
+    s = importlib.util.spec_from_file_location("issue10_table_lookup_spec", TABLE_LOOKUP / "spec.py")
+    mod = importlib.util.module_from_spec(s)
+    s.loader.exec_module(mod)
+    return mod.table_lookup
+
+
+def _sizes(case) -> list[int]:
+    import torch
+
+    return [t.numel() for v in case.args.values() for t in (v if isinstance(v, list) else [v])
+            if isinstance(t, torch.Tensor)]
+
+
+def test_the_element_budget_shrinks_shapes_before_anything_is_made(table_lookup) -> None:
+    import dataclasses
+
+    import opkit.testing
+    from opkit.errors import SpecError
+    from opkit.testing.cases import fit_shapes, plan_cases
+    from opkit.testing.constraints import MAX_CASE_ELEMENTS, MAX_ELEMENTS
+
+    assert MAX_ELEMENTS == 4 * 2**20
+    cfg = table_lookup.test_config
+    plans = plan_cases(table_lookup)
+    large = next(p for p in plans if p.label == "large")
+    # without a budget, the large template goes into both table and index: 270 million elements per extra
+    unbounded = dataclasses.replace(cfg, max_elements=10**12, max_case_elements=10**12)
+    shapes, shrunk = fit_shapes(table_lookup.spec, unbounded, large, large.attrs)
+    assert not shrunk and shapes["extras"] == (257 * 1031, 1031)
+    t0 = time.perf_counter()
+    cases = opkit.testing.generate_cases(table_lookup)
+    assert time.perf_counter() - t0 < 20
+    big = next(c for c in cases if c.label.startswith("large"))
+    assert "shrunk to the element budget" in big.label and big.skipped is None
+    for c in cases:
+        assert max(_sizes(c), default=0) <= MAX_ELEMENTS and sum(_sizes(c)) <= MAX_CASE_ELEMENTS, c.label
+    assert max(_sizes(big)) > MAX_ELEMENTS // 4  # shrunk to fit, not to nothing
+    # configurable per op
+    try:
+        table_lookup.constrain(max_elements=1000, max_case_elements=2500)
+        for c in opkit.testing.generate_cases(table_lookup):
+            assert max(_sizes(c), default=0) <= 1000 and sum(_sizes(c)) <= 2500, c.label
+    finally:
+        table_lookup.test_config = cfg
+    with pytest.raises(SpecError, match="max_elements"):
+        table_lookup.constrain(max_elements=0)
+
+
+def test_valid_tries_the_other_listed_attribute_values_and_the_report_names_holes(table_lookup) -> None:
+    import dataclasses
+
+    import opkit.testing
+    from opkit.testing.cases import plan_cases
+    from opkit.testing.coverage import coverage
+    from opkit.testing.report import OpResult
+
+    def result(cases) -> OpResult:
+        ran = {c.extra["id"] for c in cases if not c.skipped}
+        return OpResult("TableLookup", "test.issue10::TableLookup", cases=len(cases), passed=len(ran),
+                        skipped=len(cases) - len(ran), coverage=coverage(table_lookup, plan_cases(table_lookup),
+                                                                         cases, ran))
+
+    cases = opkit.testing.generate_cases(table_lookup)
+    absent = [c for c in cases if c.args["bias"] is None]
+    assert absent and all(c.skipped is None for c in absent)  # the first listed weights did not fit: others did
+    assert all(c.args["weights"] == [0.5, -2.0] for c in absent)
+    made = [c for c in cases if not c.skipped]
+    assert all(len(c.args["weights"]) == len(c.args["extras"]) for c in made)
+    assert {len(c.args["extras"]) for c in made} == {1, 2, 3}
+    for c in made:
+        table_lookup(**c.args)  # valid for the reference
+    full = result(cases)
+    skipped = sum(1 for c in cases if c.skipped)
+    assert full.holes == [] and full.result() == f"ok ({skipped} of {len(cases)} case(s) skipped by valid=)"
+
+    # with only one listed weights value, most cases are skipped by valid=: the report says what never ran
+    cfg = table_lookup.test_config
+    try:
+        table_lookup.test_config = dataclasses.replace(cfg, attrs={**cfg.attrs, "weights": [[1.5]]})
+        holes = result(opkit.testing.generate_cases(table_lookup))
+    finally:
+        table_lookup.test_config = cfg
+    assert holes.holes == ["bias never absent", "extras never with 2 or 3 tensor(s)", "reduce='mean' never run",
+                           "NaN/Inf case never run"]
+    assert holes.ok and not holes.complete
+    assert holes.result().startswith("ok (incomplete: bias never absent, extras never with 2 or 3 tensor(s), ")
+    assert holes.result().endswith(f"{holes.coverage.skipped_by_valid} of {holes.cases} case(s) skipped by valid=)")
+
+
 # ---- end to end: the broken kernels ---------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -178,6 +274,13 @@ def test_each_broken_kernel_is_caught_by_the_right_mechanism(broken_report) -> N
     assert all("SIGABRT" in f["problem"] for f in abort["failures"])
 
     assert _op(report, "FirstRow")["ok"]
+
+    # a crash only when the optional bias is absent, behind a valid= that rejects the first listed weights:
+    # caught by default (valid= made the generator try the other weights, so bias-absent cases ran)
+    cwb = _op(report, "CrashWithoutBias")
+    assert cwb["failures"] and all(f["label"].startswith("bias absent") for f in cwb["failures"])
+    assert all(f["kind"] == "crash" and "SIGSEGV" in f["problem"] for f in cwb["failures"])
+    assert "bias=absent" in cwb["failures"][0]["inputs"] and not cwb["ok"]
     assert "OffByOne" in p.stdout and "FAIL" in p.stdout and "rerun: opkit test OffByOne --case" in p.stdout
 
 
@@ -311,3 +414,141 @@ def test_a_killed_build_is_repaired_by_the_next_and_user_files_survive(oob_ws: P
     p = run_opkit("new", "OobWrite", "--domain", "test.broken", cwd=oob_ws)
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert (kernel.read_bytes(), (oob_ws / "ops" / "oob_write" / "spec.py").read_bytes()) == before
+
+
+# ---- issue 10's op with a correct kernel: seconds, complete; holes, --strict; concurrent runs ------------
+
+ISSUE_MODEL = """\
+import torch
+from ops.table_lookup.spec import table_lookup
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(6, 6)
+
+    def forward(self, table, index, e1, e2):
+        rows = table_lookup(self.fc(table), index, None, [e1, e2], [0.5, -2.0], "sum")
+        return {"rows": rows, "pair": (rows * 2, rows.sum(1))}
+
+
+torch.manual_seed(0)
+model = Net().eval()
+example_inputs = (torch.randn(5, 6), torch.tensor([0, 4, 2]), torch.randn(3, 6), torch.randn(3, 6))
+"""
+
+NO_OP_MODEL = """\
+import torch
+
+model = torch.nn.Linear(4, 2).eval()
+example_inputs = (torch.randn(3, 4),)
+"""
+
+
+@pytest.fixture(scope="module")
+def issue_ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    ws = new_workspace(tmp_path_factory.mktemp("issue10"), "Placeholder", "test.issue10")
+    shutil.rmtree(ws / "ops" / "placeholder")
+    shutil.copytree(TABLE_LOOKUP, ws / "ops" / "table_lookup")
+    (ws / "model.py").write_text(ISSUE_MODEL)
+    (ws / "no_op_model.py").write_text(NO_OP_MODEL)
+    p = run_opkit("build", "-v", cwd=ws)
+    assert p.returncode == 0, p.stderr
+    assert "warning:" not in p.stderr  # the fixture compiles cleanly at -Wall -Wextra
+    return ws
+
+
+@pytest.mark.e2e
+def test_issue_op_tests_in_seconds_and_strict_fails_on_coverage_holes(issue_ws: Path) -> None:
+    ws = issue_ws
+    p = run_opkit("test", "--json", "r.json", cwd=ws)
+    assert p.returncode == 0, p.stdout + p.stderr
+    report = json.loads((ws / "r.json").read_text())
+    (op,) = report["ops"]
+    assert op["ok"] and op["complete"] and op["holes"] == [] and report["complete"]
+    assert op["failed"] == 0 and op["passed"] == op["cases"] - op["skipped"] >= 15
+    assert report["seconds"] < 60, report["seconds"]  # 85 s for 12 cases before the element budget
+    assert "TableLookup" in p.stdout and p.stdout.rstrip().endswith("PASS")
+
+    # only one weights value listed: valid= rejects most cases; ok, but incomplete, and --strict fails
+    spec = ws / "ops" / "table_lookup" / "spec.py"
+    original = spec.read_text()
+    try:
+        spec.write_text(original + '\ntable_lookup.constrain(attrs={"weights": [[1.5]]})\n')
+        p = run_opkit("test", "--json", "r.json", cwd=ws)
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert "ok (incomplete: bias never absent, extras never with 2 or 3 tensor(s)" in p.stdout
+        assert "PASS (incomplete: 1 op(s)" in p.stdout
+        report = json.loads((ws / "r.json").read_text())
+        assert report["ok"] and not report["complete"] and not report["strict"]
+        assert "bias never absent" in report["ops"][0]["holes"] and report["ops"][0]["skipped_by_valid"] > 0
+        p = run_opkit("test", "--strict", "--json", "r.json", cwd=ws)
+        assert p.returncode == 1, p.stdout + p.stderr
+        assert "FAIL (--strict: 1 op(s) incomplete)" in p.stdout and "Traceback" not in p.stderr
+        report = json.loads((ws / "r.json").read_text())
+        assert not report["ok"] and report["strict"] and report["ops"][0]["holes"]
+    finally:
+        spec.write_text(original)
+
+
+def _opkit_popen(*args: str, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "opkit", *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_concurrent_runs_wait_for_each_other_and_keep_their_own_numbers(issue_ws: Path) -> None:
+    ws = issue_ws
+    # two verify runs of one model at once: one waits (they share build/verify/model/), both report their run
+    runs = [_opkit_popen("verify", "model.py", "--no-native", "--json", f"v{k}.json", cwd=ws) for k in (0, 1)]
+    outs = [r.communicate(timeout=600) for r in runs]
+    for r, (out, err) in zip(runs, outs):
+        assert r.returncode == 0, out + err
+    assert sum("waiting for another opkit verify of model.py in this workspace to finish (pid" in err
+               for _, err in outs) == 1, [err for _, err in outs]
+    reports = [json.loads((ws / f"v{k}.json").read_text()) for k in (0, 1)]
+    assert all(r["ok"] for r in reports)
+    assert [[(o["label"], o["max_abs"]) for o in run["outputs"]] for run in reports[0]["runs"]] == \
+        [[(o["label"], o["max_abs"]) for o in run["outputs"]] for run in reports[1]["runs"]]
+    # outputs named as the model returns them, the ONNX name beside
+    assert reports[0]["outputs"] == ["rows", "pair[0]", "pair[1]"]
+    first = reports[0]["runs"][0]["outputs"]
+    assert [o["label"] for o in first] == ["rows", "pair[0]", "pair[1]"] and all(o["name"] for o in first)
+    assert f"rows ({first[0]['name']})" in outs[0][0] + outs[1][0]
+
+    # a build that would rewrite the library waits until the running opkit test is done with it
+    kernel = ws / "ops" / "table_lookup" / "table_lookup.cc"
+    good = kernel.read_text()
+    test = _opkit_popen("test", "--json", "t.json", cwd=ws)
+    seen = ""
+    while "case(s)" not in seen:  # the test has built (or found) its library and holds it
+        line = test.stderr.readline()
+        assert line, seen
+        seen += line
+    kernel.write_text(kernel.read_text() + "// touched: the next build recompiles\n")
+    build = run_opkit("build", cwd=ws)
+    out, err = test.communicate(timeout=600)
+    assert build.returncode == 0 and test.returncode == 0, build.stderr + out + err
+    assert "waiting for a running opkit test / opkit verify in this workspace to finish with the op library" \
+        in build.stderr  # it waited for the shared lock the test holds until it is done
+    assert json.loads((ws / "t.json").read_text())["ops"][0]["failed"] == 0
+
+    # a wrong kernel: the failure names the output as the model returns it, and its ONNX name
+    try:
+        kernel.write_text(good.replace("out[i * d + j] = v;", "out[i * d + j] = v + T(0.5);"))
+        p = run_opkit("verify", "model.py", "--no-native", cwd=ws)
+        assert p.returncode == 1, p.stdout + p.stderr
+        assert f"output 'rows' (ONNX '{first[0]['name']}', example inputs) differs from PyTorch; ops involved: " \
+               "test.issue10::TableLookup" in p.stdout, p.stdout
+    finally:
+        kernel.write_text(good)
+
+    # a model that calls no opkit op passes, and says so
+    p = run_opkit("verify", "no_op_model.py", "--no-native", "--json", "n.json", cwd=ws)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "the model calls no opkit op" in p.stdout
+    report = json.loads((ws / "n.json").read_text())
+    assert report["ok"] and report["calls_opkit_ops"] is False and report["ops"] == []
+    assert any("calls no opkit op" in n for n in report["notes"]) and report["outputs"] == ["output"]

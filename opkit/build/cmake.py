@@ -99,6 +99,12 @@ class Diagnostic:
     message: str
 
 
+def up_to_date(tools: Tools, build_dir: Path) -> bool:
+    """Whether ninja has nothing to do (a dry run: nothing is built)."""
+    proc = subprocess.run([tools.ninja, "-C", str(build_dir), "-n"], capture_output=True, text=True)
+    return proc.returncode == 0 and "no work to do" in proc.stdout
+
+
 def build(tools: Tools, build_dir: Path, *, verbose: bool = False) -> tuple[bool, str, list[Diagnostic]]:
     """Run ninja; stream its progress. Returns (ok, output, compiler errors)."""
     proc = subprocess.Popen([tools.ninja, "-C", str(build_dir)], stdout=subprocess.PIPE,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 from opkit import ui
 from opkit.build import cmake
 from opkit.build.headers import ensure_headers
-from opkit.build.lock import build_lock
+from opkit.build.lock import build_lock, library_lock
 from opkit.build.specs import cache_payload, load_specs
 from opkit.build.workspace import Workspace
 from opkit.codegen.render import kernel_signature, render_kernel_file, render_library
@@ -50,7 +51,10 @@ def generate(ws: Workspace, specs: list[OpSpec], hashes: dict[str, str], *, dry_
 
 
 def build(ws: Workspace, *, sanitize: bool = False, native_arch: bool = False, verbose: bool = False,
-          force_import: bool = False) -> BuildResult:
+          force_import: bool = False, hold: contextlib.ExitStack | None = None) -> BuildResult:
+    """Generate the glue and build the library. With `hold` (opkit test / verify), the library is held for
+    the caller (a shared library_lock entered on `hold` before the build lock is released): a later build
+    that would rewrite it waits until the caller's ExitStack closes. Do not call it again while holding."""
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     variant = variant_name(sanitize)
@@ -90,12 +94,17 @@ def build(ws: Workspace, *, sanitize: bool = False, native_arch: bool = False, v
         cmake.configure(tools, ws.root, ws.variant_dir(variant), defs)
         timings["configure"] = time.perf_counter() - t
         t = time.perf_counter()
-        ok, out, diags = cmake.build(tools, ws.variant_dir(variant), verbose=verbose)
+        with contextlib.ExitStack() as rewriting:
+            if not cmake.up_to_date(tools, ws.variant_dir(variant)):  # wait for runs using the library
+                rewriting.enter_context(library_lock(ws.build_dir, shared=False))
+            ok, out, diags = cmake.build(tools, ws.variant_dir(variant), verbose=verbose)
         timings["compile"] = time.perf_counter() - t
         if not ok:
             raise _compile_error(ws, specs, out, diags, _last_built(ws, variant))
         _record_built(ws, variant, specs)
         compiled = "no work to do" not in out
+        if hold is not None:
+            hold.enter_context(library_lock(ws.build_dir, shared=True))
     return BuildResult(ws.library_path(variant), specs, fm.written, from_cache, compiled,
                        time.perf_counter() - t0, variant, timings)
 

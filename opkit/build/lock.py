@@ -1,4 +1,11 @@
-"""One build at a time per workspace: an advisory file lock, released when the process dies."""
+"""Advisory file locks of a workspace's build folder, released when the process dies.
+
+- `build_lock`: one `opkit build` at a time per workspace.
+- `library_lock`: `opkit test` and `opkit verify` hold it shared while they run the op library they built;
+  a build that would rewrite the library waits for them (so a run never reports another build's kernels).
+- `run_lock`: one `opkit verify` of a model (or one `opkit test`) at a time, since they share artifact folders.
+Whoever waits says so, and for whom.
+"""
 
 from __future__ import annotations
 
@@ -12,24 +19,46 @@ from opkit import ui
 
 
 @contextlib.contextmanager
-def build_lock(build_dir: Path) -> Iterator[None]:
-    build_dir.mkdir(parents=True, exist_ok=True)
-    path = build_dir / ".opkit.lock"
+def file_lock(path: Path, waiting: str, *, shared: bool = False) -> Iterator[None]:
+    """Hold an flock on `path`. When it is taken, print `waiting` (its "{pid}" is the holder's, for an
+    exclusive holder) and wait. Exclusive holders write their pid into the file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
     with open(path, "a+") as f:
         try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(f, mode | fcntl.LOCK_NB)
         except BlockingIOError:
             f.seek(0)
             holder = f.read().strip() or "?"
-            ui.info(f"waiting for another opkit build in this workspace to finish (pid {holder}) ...")
-            fcntl.flock(f, fcntl.LOCK_EX)
-        f.seek(0)
-        f.truncate()
-        f.write(str(os.getpid()))
-        f.flush()
+            ui.info(waiting.format(pid=holder))
+            fcntl.flock(f, mode)
+        if not shared:
+            f.seek(0)
+            f.truncate()
+            f.write(str(os.getpid()))
+            f.flush()
         try:
             yield
         finally:
-            f.seek(0)
-            f.truncate()
+            if not shared:
+                f.seek(0)
+                f.truncate()
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def build_lock(build_dir: Path) -> contextlib.AbstractContextManager[None]:
+    return file_lock(build_dir / ".opkit.lock",
+                     "waiting for another opkit build in this workspace to finish (pid {pid}) ...")
+
+
+def library_lock(build_dir: Path, *, shared: bool) -> contextlib.AbstractContextManager[None]:
+    """Shared: a run uses the op library. Exclusive: a build is about to rewrite it."""
+    return file_lock(build_dir / ".opkit-library.lock",
+                     "waiting for opkit build (pid {pid}) to finish rewriting the op library ..." if shared else
+                     "waiting for a running opkit test / opkit verify in this workspace to finish with the op "
+                     "library before rewriting it ...", shared=shared)
+
+
+def run_lock(path: Path, what: str) -> contextlib.AbstractContextManager[None]:
+    """One run at a time over the artifacts at `path` (e.g. build/verify/model.lock); `what` names the run."""
+    return file_lock(path, f"waiting for another {what} in this workspace to finish (pid {{pid}}) ...")

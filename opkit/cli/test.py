@@ -21,6 +21,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=("native", "python"), default="native",
                    help="native: the built kernels (default); python: the references inside ONNX Runtime "
                         "(onnxruntime-extensions), e.g. to check the test setup before the kernel exists")
+    p.add_argument("--strict", action="store_true",
+                   help="fail (exit 1) when an op passed but left something untested: an optional input never "
+                        "absent, a listed attribute value never run, ... (the report's `ok (incomplete: ...)`)")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON to FILE")
     p.add_argument("--html", metavar="FILE", help="also write the report as one self-contained HTML page to FILE: "
                                                    "the cases per op, failures with their inputs and rerun command")
@@ -38,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     ws = find_workspace(explicit=args.workspace)
     report = run_tests(ws, args.ops or None, seed=args.seed, sanitize=args.sanitize,
                        timeout=args.timeout or DEFAULT_TIMEOUT, case=args.case,
-                       backend=args.backend)
+                       backend=args.backend, strict=args.strict)
     print(report.render(verbose=args.verbose or args.case is not None))
     if args.json:
         Path(args.json).write_text(json.dumps(report.to_dict(), indent=1))

@@ -50,7 +50,7 @@ def histogram_view(bins: list[Any]) -> dict[str, Any]:
 
 def _comparison_view(c: Any) -> dict[str, Any]:
     return {
-        "name": c.name, "shape": _shape(c.shape), "dtype": c.dtype, "ok": c.ok, "problem": c.problem or "",
+        "name": c.display, "shape": _shape(c.shape), "dtype": c.dtype, "ok": c.ok, "problem": c.problem or "",
         "max_abs": fmt(c.max_abs), "max_rel": fmt(c.max_rel), "tolerance": f"rtol {c.rtol:g}, atol {c.atol:g}",
         "histogram": histogram_view(c.histogram) if c.histogram else None,
         "worst": [{"index": "[" + ", ".join(map(str, e.index)) + "]", "got": fmt(e.got), "expected": fmt(e.expected),
@@ -75,7 +75,7 @@ def verify_view(report: Any, graph: Any) -> dict[str, Any]:
     return {
         "ok": report.ok, "model": report.model, "exporter": report.exporter, "opset": report.opset,
         "ops": report.ops, "library": report.library or "", "backend": report.backend, "cached": report.cached,
-        "artifacts": report.artifacts, "notes": report.notes, "failures": report.failures, "sections": sections,
+        "artifacts": report.artifacts, "notes": report.all_notes, "failures": report.failures, "sections": sections,
         "timings": _bars(list(report.timings.items())), "total_time": f"{total:.2f} s",
         "graph": graph,
     }
@@ -90,7 +90,7 @@ def render_verify_report(report: Any, graph: Any) -> str:
 def test_view(report: Any) -> dict[str, Any]:
     ops = []
     for o in report.ops:
-        status = "ok" if o.ok else "FAIL" if o.failed else "NO CASES RAN"
+        status = o.result()  # ok, ok (incomplete: ...), FAIL, NO CASES RAN, ...
         n = max(o.cases, 1)
         ops.append({
             "name": o.name, "qualname": o.qualname, "ok": o.ok, "status": status, "cases": o.cases,
@@ -102,9 +102,9 @@ def test_view(report: Any) -> dict[str, Any]:
                          "max_abs": fmt(c.max_abs)} for c in o.results],
             "failures": [{"case": f.case, "label": f.label, "inputs": f.inputs, "kind": f.kind, "problem": f.problem,
                           "repro": f.repro, "where": f.where or "", "log": f.log} for f in o.failures],
-            "skips": o.skips,
+            "skips": o.skips, "holes": o.holes,
         })
-    return {"ok": report.ok, "seed": report.seed, "sanitize": report.sanitize, "library": report.library,
+    return {"ok": report.ok, "strict": report.strict, "complete": report.complete, "seed": report.seed, "sanitize": report.sanitize, "library": report.library,
             "seconds": f"{report.seconds:.1f} s", "ops": ops,
             "cases": sum(o.cases for o in report.ops), "failed": sum(o.failed for o in report.ops)}
 

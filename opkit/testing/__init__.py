@@ -21,8 +21,9 @@ from opkit.testing.report import Failure, OpResult, TestReport
 __all__ = ["run", "generate_cases", "TestReport", "OpResult", "Failure", "TestConfig"]
 
 
-def _assert_ok(self: TestReport) -> None:
-    if not self.ok:
+def _assert_ok(self: TestReport, strict: bool | None = None) -> None:
+    incomplete = (self.strict if strict is None else strict) and not self.complete
+    if not self.ok or incomplete:
         raise AssertionError("opkit test failed:\n" + self.render(verbose=True))
 
 
@@ -30,8 +31,10 @@ TestReport.assert_ok = _assert_ok  # type: ignore[attr-defined]
 
 
 def run(workspace: str | Path = ".", ops: list[str] | None = None, *, seed: int = 0, sanitize: bool = False,
-        timeout: float | None = None, case: str | None = None, quiet: bool = True) -> TestReport:
+        timeout: float | None = None, case: str | None = None, quiet: bool = True,
+        strict: bool = False) -> TestReport:
     """Build the workspace's library and test its ops (all, or those named); return the report.
+    With `strict`, an op whose cases left something untested (``report.ops[i].holes``) fails it.
 
     Native code runs in child processes: a crashing kernel fails its case, never the caller.
     """
@@ -43,7 +46,8 @@ def run(workspace: str | Path = ".", ops: list[str] | None = None, *, seed: int 
     prev = ui._quiet
     ui.set_quiet(quiet)
     try:
-        return run_tests(ws, ops, seed=seed, sanitize=sanitize, timeout=timeout or DEFAULT_TIMEOUT, case=case)
+        return run_tests(ws, ops, seed=seed, sanitize=sanitize, timeout=timeout or DEFAULT_TIMEOUT, case=case,
+                         strict=strict)
     finally:
         ui.set_quiet(prev)
 

@@ -9,6 +9,7 @@ any tensor; `materialize` makes the tensors of one case from a generator seeded 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,9 @@ TEMPLATES: tuple[tuple[str, tuple[int, ...]], ...] = (
     ("large", (257, 1031)),
 )
 MID_SHAPE = ("mid", (3, 11))
+VARIADIC_COUNTS = (1, 2, 3)  # the numbers of tensors a variadic input gets (2 in every other case)
+MAX_ATTR_TRIES = 64  # attribute combinations tried for one case when valid= rejects it
+VALID_REJECTED = "valid= rejected it"
 
 
 @dataclass
@@ -47,6 +51,7 @@ class Plan:
     nonfinite: bool
     label: str
     custom: tuple[int, int] | None = None  # (generator index, sample index) of a custom sample
+    varied: str | None = None  # the attribute this case is about (kept when valid= makes others change)
 
 
 @dataclass
@@ -147,15 +152,16 @@ def plan_cases(op: Any) -> list[Plan]:
                 plans.append(Plan(combo, dict(defaults), t, dict(all_present), 2, False, t[0]))
             for name, value in _attr_variations(spec, cfg, defaults):
                 attrs = dict(defaults) | {name: value}
-                plans.append(Plan(combo, attrs, MID_SHAPE, dict(all_present), 2, False, f"{name}={value!r}"))
+                plans.append(Plan(combo, attrs, MID_SHAPE, dict(all_present), 2, False, f"{name}={value!r}",
+                                  varied=name))
                 plans.append(Plan(combo, attrs, TEMPLATES[0], dict(all_present), 2, False,
-                                  f"{name}={value!r}, one element"))
+                                  f"{name}={value!r}, one element", varied=name))
             for n in optional:
                 present = dict(all_present) | {n: False}
                 plans.append(Plan(combo, dict(defaults), MID_SHAPE, present, 2, False, f"{n} absent"))
                 plans.append(Plan(combo, dict(defaults), TEMPLATES[2], present, 2, False, f"{n} absent, empty"))
             if variadic:
-                for count in (1, 3):
+                for count in (c for c in VARIADIC_COUNTS if c != 2):
                     plans.append(Plan(combo, dict(defaults), MID_SHAPE, dict(all_present), count, False,
                                       f"{count} variadic tensor(s)"))
             if has_float and cfg.nonfinite:
@@ -229,8 +235,6 @@ def _eval_ref(ref: DimRef, shapes: dict[str, tuple[int, ...]], attrs: dict[str, 
 
 def materialize(op: Any, plans: list[Plan], index: int, seed: int) -> list[Case]:
     """The case(s) of plan `index`. A custom plan expands to all the samples of its generator."""
-    import torch
-
     spec = op.spec
     cfg = config_of(op)
     plan = plans[index]
@@ -247,31 +251,110 @@ def materialize(op: Any, plans: list[Plan], index: int, seed: int) -> list[Case]
             out.append(Case(spec.name, index, f"custom sample {k}" + (f": {label}" if label else ""),
                             dict(plan.combo), args, extra={"sample": k}))
         return out
+    case = _make(op, plan, index, cseed, dict(plan.attrs))
+    if case.skipped == VALID_REJECTED:
+        # valid= may reject only this combination of attributes: try the other listed values
+        # (and combinations across the listed attributes) before skipping the case
+        tried = 1
+        for attrs in _attr_alternatives(spec, cfg, plan):
+            other = _make(op, plan, index, cseed, attrs)
+            tried += 1
+            if other.skipped is None:
+                changed = ", ".join(f"{k}={v!r}" for k, v in attrs.items() if v != plan.attrs[k])
+                other.label += f" ({changed} for valid=)"
+                return [other]
+        if tried > 1:
+            case.skipped = f"{VALID_REJECTED} (and {tried - 1} other combination(s) of the listed attribute values)"
+    return [case]
+
+
+def _attr_alternatives(spec: Any, cfg: TestConfig, plan: Plan) -> list[dict[str, Any]]:
+    """Other attribute values for a case that valid= rejected: every combination of the values listed in
+    constrain(attrs=...), in order, except the attribute the case is about; at most MAX_ATTR_TRIES."""
+    names = [a.name for a in spec.attrs if a.name in cfg.attrs and a.name != plan.varied]
+    if not names:
+        return []
+    out = []
+    for values in itertools.product(*(cfg.attrs[n] for n in names)):
+        attrs = dict(plan.attrs) | dict(zip(names, values))
+        if attrs != plan.attrs:
+            out.append(attrs)
+        if len(out) == MAX_ATTR_TRIES:
+            break
+    return out
+
+
+def _shapes(spec: Any, cfg: TestConfig, plan: Plan, template: tuple[int, ...], attrs: dict) -> dict:
+    """The shape of every present input: free inputs from the template, constrained ones from their rules."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    pending = [i for i in spec.inputs if not (i.optional and not plan.present.get(i.name, True))]
+    for i in pending:
+        if i.name not in cfg.shapes:
+            lo, hi = _rank_range(spec, cfg, i.name)
+            shapes[i.name] = adapt(template, lo, hi)
+    todo = [i for i in pending if i.name in cfg.shapes]
+    while todo:  # constrained inputs in dependency order
+        progressed = False
+        for i in list(todo):
+            try:
+                shapes[i.name] = tuple(d for r in cfg.shapes[i.name] for d in _eval_ref(r, shapes, attrs))
+            except _Impossible:
+                continue
+            todo.remove(i)
+            progressed = True
+        if not progressed:
+            raise _Impossible("the shape rules of " + ", ".join(i.name for i in todo) +
+                              " refer to absent inputs or to each other")
+    return shapes
+
+
+def _over_budget(spec: Any, cfg: TestConfig, plan: Plan, shapes: dict) -> str | None:
+    """Why these shapes exceed the element budget, or None."""
+    total = 0
+    for i in spec.inputs:
+        if i.name not in shapes:
+            continue
+        n = math.prod(shapes[i.name])
+        if n > cfg.max_elements:
+            return f"{i.name} would have {n:,} elements (max_elements={cfg.max_elements:,})"
+        total += n * (plan.variadic if i.variadic else 1)
+    if total > cfg.max_case_elements:
+        return f"the inputs would have {total:,} elements together (max_case_elements={cfg.max_case_elements:,})"
+    return None
+
+
+def fit_shapes(spec: Any, cfg: TestConfig, plan: Plan, attrs: dict) -> tuple[dict, bool]:
+    """The case's input shapes within the element budget: while a tensor (or the whole case) is too large,
+    halve the largest dim of the template the free inputs are made from. Nothing is allocated here.
+    Returns (shapes, whether they were shrunk)."""
+    template = list(plan.template[1])
+    shapes = _shapes(spec, cfg, plan, tuple(template), attrs)
+    shrunk = False
+    while (why := _over_budget(spec, cfg, plan, shapes)) is not None:
+        k = max(range(len(template)), key=lambda j: template[j]) if template else None
+        if k is None or template[k] <= 1:
+            raise _Impossible(f"over the element budget even at the smallest shape: {why}; raise it with "
+                              f"constrain(max_elements=..., max_case_elements=...) or bound the attributes")
+        template[k] = max(1, template[k] // 2)
+        shrunk = True
+        shapes = _shapes(spec, cfg, plan, tuple(template), attrs)
+    return shapes, shrunk
+
+
+def _make(op: Any, plan: Plan, index: int, cseed: int, attrs: dict[str, Any]) -> Case:
+    """One generated case with these attribute values (its tensors from a generator seeded by cseed)."""
+    import torch
+
+    spec = op.spec
+    cfg = config_of(op)
     g = torch.Generator().manual_seed(cseed)
-    attrs = dict(plan.attrs)
     args: dict[str, Any] = {}
-    case = Case(spec.name, index, plan.label, dict(plan.combo), args)
+    case = Case(spec.name, index, plan.label, dict(plan.combo), args,
+                extra={"nonfinite": plan.nonfinite, "variadic": plan.variadic})
     try:
-        shapes: dict[str, tuple[int, ...]] = {}
-        # free inputs first, then constrained ones in dependency order
-        pending = [i for i in spec.inputs if not (i.optional and not plan.present.get(i.name, True))]
-        for i in pending:
-            if i.name not in cfg.shapes:
-                lo, hi = _rank_range(spec, cfg, i.name)
-                shapes[i.name] = adapt(plan.template[1], lo, hi)
-        todo = [i for i in pending if i.name in cfg.shapes]
-        while todo:
-            progressed = False
-            for i in list(todo):
-                try:
-                    shapes[i.name] = tuple(d for r in cfg.shapes[i.name] for d in _eval_ref(r, shapes, attrs))
-                except _Impossible:
-                    continue
-                todo.remove(i)
-                progressed = True
-            if not progressed:
-                raise _Impossible("the shape rules of " + ", ".join(i.name for i in todo) +
-                                  " refer to absent inputs or to each other")
+        shapes, shrunk = fit_shapes(spec, cfg, plan, attrs)
+        if shrunk:
+            case.label += " (shrunk to the element budget)"
         for i in spec.inputs:
             if i.optional and not plan.present.get(i.name, True):
                 args[i.name] = None
@@ -289,8 +372,8 @@ def materialize(op: Any, plans: list[Plan], index: int, seed: int) -> list[Case]
     ordered = {n: args.get(n) for n in spec.param_order}
     case.args = ordered
     if case.skipped is None and cfg.valid is not None and not cfg.valid(dict(ordered)):
-        case.skipped = "valid= rejected it"
-    return [case]
+        case.skipped = VALID_REJECTED
+    return case
 
 
 def _tensor(name: str, shape: tuple[int, ...], dt: str, cfg: TestConfig, shapes: dict, attrs: dict, g: Any,

@@ -28,6 +28,11 @@ _DIM = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\[(-?\d+)\]$")
 _SLICE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\[(-?\d*):(-?\d*)\]$")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
+# The element budget of generated cases: no generated tensor above MAX_ELEMENTS elements, no case above
+# MAX_CASE_ELEMENTS in all its tensors. Shapes are shrunk to fit before any tensor is made.
+MAX_ELEMENTS = 4 * 2**20
+MAX_CASE_ELEMENTS = 16 * 2**20
+
 SHAPE_HELP = ('an input name (same shape), or a tuple of items: "x[i]" (a dim of input x), "x[a:b]" '
               '(a slice of its dims), an int attribute name, or an int')
 BOUND_HELP = 'a number, an int attribute name, or "x[i]" (a dim of input x)'
@@ -61,6 +66,8 @@ class TestConfig:
     rtol: float | None = None
     atol: float | None = None
     samples: list[Callable] = field(default_factory=list)
+    max_elements: int = MAX_ELEMENTS  # per generated tensor
+    max_case_elements: int = MAX_CASE_ELEMENTS  # per case, all its generated tensors together
     where: str = ""
 
     def min_rank(self, name: str) -> int:
@@ -109,7 +116,8 @@ def build_config(spec: Any, *, shapes: Mapping[str, Any] | None = None, values: 
                  sorted: Sequence[str] = (), attrs: Mapping[str, Sequence[Any]] | None = None,
                  ranks: Mapping[str, Any] | None = None, valid: Callable[[dict], bool] | None = None,
                  nonfinite: bool = True, generate: bool = True, rtol: float | None = None,
-                 atol: float | None = None, base: TestConfig | None = None, where: str | None = None) -> TestConfig:
+                 atol: float | None = None, max_elements: int | None = None, max_case_elements: int | None = None,
+                 base: TestConfig | None = None, where: str | None = None) -> TestConfig:
     """Check the rules against the spec and return the op's TestConfig (merged into `base`)."""
     where = where or _where()
     cfg = base or TestConfig()
@@ -174,6 +182,12 @@ def build_config(spec: Any, *, shapes: Mapping[str, Any] | None = None, values: 
             raise SpecError("constrain(valid=...) must be a function of the arguments dict", where=where,
                             got=repr(valid))
         cfg.valid = valid
+    for what, n in (("max_elements", max_elements), ("max_case_elements", max_case_elements)):
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise SpecError(f"constrain({what}=...) must be a positive int (a number of elements)", where=where,
+                            expected=f"e.g. {what}=1_000_000", got=repr(n))
+    cfg.max_elements = max_elements or cfg.max_elements
+    cfg.max_case_elements = max_case_elements or cfg.max_case_elements
     cfg.nonfinite = bool(nonfinite)
     cfg.generate = bool(generate)
     cfg.rtol, cfg.atol = (rtol if rtol is not None else cfg.rtol), (atol if atol is not None else cfg.atol)

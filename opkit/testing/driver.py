@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import shutil
@@ -17,6 +18,7 @@ from opkit.build.workspace import Workspace
 from opkit.errors import UsageError
 from opkit.spec.dtypes import DTYPES
 from opkit.testing.cases import Case, config_of, materialize, plan_cases
+from opkit.testing.coverage import coverage
 from opkit.testing.report import CaseResult, Failure, OpResult, TestReport
 
 DEFAULT_TIMEOUT = 60.0
@@ -158,12 +160,21 @@ def _value_problem(got: np.ndarray, want: np.ndarray, rtol: float, atol: float) 
             f"got {g.reshape(-1)[flat]:.6g}, expected {w.reshape(-1)[flat]:.6g} (rtol {rtol:g}, atol {atol:g})")
 
 
-def run_tests(ws: Workspace, names: list[str] | None = None, *, seed: int = 0, sanitize: bool = False,
-              timeout: float = DEFAULT_TIMEOUT, case: str | None = None, threads: int = 2,
-              backend: str = "native") -> TestReport:
+def run_tests(ws: Workspace, names: list[str] | None = None, **options: Any) -> TestReport:
     """Run the op's cases in ONNX Runtime: the native kernels, or (backend="python") the references
-    registered as onnxruntime-extensions Python ops, which needs no build."""
+    registered as onnxruntime-extensions Python ops, which needs no build. Each op's report says what its
+    cases never exercised (its coverage holes); with `strict`, an op with holes fails the run.
+    The library it builds stays as built until it is done (a concurrent build waits), and one opkit test
+    of a workspace runs at a time (build/test/ is shared)."""
+    with contextlib.ExitStack() as held:
+        return _run_tests(ws, names, held=held, **options)
+
+
+def _run_tests(ws: Workspace, names: list[str] | None, *, held: contextlib.ExitStack, seed: int = 0,
+               sanitize: bool = False, timeout: float = DEFAULT_TIMEOUT, case: str | None = None, threads: int = 2,
+               backend: str = "native", strict: bool = False) -> TestReport:
     from opkit.build.driver import build
+    from opkit.build.lock import run_lock
     from opkit.testing.runner import run_cases
 
     t_start = time.perf_counter()
@@ -174,9 +185,10 @@ def run_tests(ws: Workspace, names: list[str] | None = None, *, seed: int = 0, s
     library = ""
     if not python:
         with ui.step("building the op library" + (" (sanitizers)" if sanitize else "")):
-            built = build(ws, sanitize=sanitize)
+            built = build(ws, sanitize=sanitize, hold=held)
         ui.detail(f"{'built' if built.compiled else 'up to date'}: {built.library}")
         library = str(built.library)
+    held.enter_context(run_lock(ws.build_dir / "test.lock", "opkit test"))
     with ui.step("importing torch and the specs"):
         import torch
 
@@ -191,7 +203,8 @@ def run_tests(ws: Workspace, names: list[str] | None = None, *, seed: int = 0, s
         from opkit.testing.sanitize import sanitizer_env
 
         env = sanitizer_env(cxx=None)
-    report = TestReport(seed=seed, sanitize=sanitize, library=library or "python backend (onnxruntime-extensions)")
+    report = TestReport(seed=seed, sanitize=sanitize, library=library or "python backend (onnxruntime-extensions)",
+                        strict=strict)
     root = ws.build_dir / "test"
     for op in ops:
         spec = op.spec
@@ -347,6 +360,8 @@ def run_tests(ws: Workspace, names: list[str] | None = None, *, seed: int = 0, s
                 res.passed += 1
                 res.results.append(CaseResult(cid, c.label, c.describe(), "passed", case_abs))
         res.results.sort(key=lambda r: [int(p) if p.isdigit() else 0 for p in r.case.split(".")])
+        if case is None:  # one rerun case says nothing about coverage
+            res.coverage = coverage(op, plan_cases(op), cases, {cid for cid, _ in to_run})
     report.seconds = time.perf_counter() - t_start
     from opkit.codegen.writer import write_atomic
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from opkit.testing.coverage import Coverage
+
 
 @dataclass
 class Failure:
@@ -41,11 +43,33 @@ class OpResult:
     worst_case: str | None = None
     failures: list[Failure] = field(default_factory=list)
     skips: list[str] = field(default_factory=list)
+    coverage: Coverage | None = None  # None when not checked (a single --case)
     results: list[CaseResult] = field(default_factory=list)  # every case, in order
 
     @property
     def ok(self) -> bool:
         return self.failed == 0 and self.cases > self.skipped
+
+    @property
+    def holes(self) -> list[str]:
+        return self.coverage.holes if self.coverage else []
+
+    @property
+    def complete(self) -> bool:
+        """Every dtype combination, optional input absent and present, variadic count, listed attribute value
+        and the NaN/Inf case ran (opkit/testing/coverage.py)."""
+        return not self.holes
+
+    def result(self) -> str:
+        """ok, ok (incomplete: ...), FAIL, FAIL (incomplete: ...), or NO CASES RAN; with the share of the cases
+        that valid= skipped, if any: ok (12 of 96 case(s) skipped by valid=)."""
+        if self.cases <= self.skipped and not self.failed:
+            return "NO CASES RAN"
+        text = "ok" if self.ok else "FAIL"
+        why = [f"incomplete: {', '.join(self.holes)}"] if self.holes else []
+        if self.coverage and self.coverage.skipped_by_valid:
+            why.append(f"{self.coverage.skipped_by_valid} of {self.cases} case(s) skipped by valid=")
+        return text + (f" ({', '.join(why)})" if why else "")
 
 
 @dataclass
@@ -55,19 +79,27 @@ class TestReport:
     library: str
     ops: list[OpResult] = field(default_factory=list)
     seconds: float = 0.0
+    strict: bool = False  # an incomplete op (coverage holes) fails the run
 
     @property
     def ok(self) -> bool:
-        return bool(self.ops) and all(o.ok for o in self.ops)
+        return bool(self.ops) and all(o.ok for o in self.ops) and (self.complete or not self.strict)
+
+    @property
+    def complete(self) -> bool:
+        return all(o.complete for o in self.ops)
 
     @property
     def failures(self) -> list[Failure]:
         return [f for o in self.ops for f in o.failures]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "seed": self.seed, "sanitize": self.sanitize, "library": self.library,
-                "seconds": round(self.seconds, 3),
-                "ops": [{"name": o.name, "qualname": o.qualname, "ok": o.ok, "cases": o.cases, "passed": o.passed,
+        return {"ok": self.ok, "complete": self.complete, "strict": self.strict, "seed": self.seed,
+                "sanitize": self.sanitize, "library": self.library, "seconds": round(self.seconds, 3),
+                "ops": [{"name": o.name, "qualname": o.qualname, "ok": o.ok, "complete": o.complete,
+                         "result": o.result(), "holes": o.holes,
+                         "skipped_by_valid": o.coverage.skipped_by_valid if o.coverage else 0,
+                         "cases": o.cases, "passed": o.passed,
                          "failed": o.failed, "skipped": o.skipped, "worst_abs_err": o.worst_abs,
                          "worst_rel_err": o.worst_rel, "worst_case": o.worst_case,
                          "failures": [asdict(f) for f in o.failures], "skips": o.skips} for o in self.ops]}
@@ -98,7 +130,7 @@ class TestReport:
         rows = [("op", "cases", "passed", "failed", "skipped", "worst abs err", "worst rel err", "result")]
         for o in self.ops:
             rows.append((o.name, str(o.cases), str(o.passed), str(o.failed), str(o.skipped), f"{o.worst_abs:.3g}",
-                         f"{o.worst_rel:.3g}", "ok" if o.ok else "FAIL" if o.failed else "NO CASES RAN"))
+                         f"{o.worst_rel:.3g}", o.result()))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
         for r in rows:
             lines.append("  ".join(v.ljust(w) for v, w in zip(r, widths)) + "  " + r[-1])
@@ -107,5 +139,13 @@ class TestReport:
         lines.append("")
         lines.append(f"{total} case(s), {failed} failed, seed {self.seed}"
                      f"{', sanitizers on' if self.sanitize else ''}, {self.seconds:.1f} s")
-        lines.append("PASS" if self.ok else "FAIL")
+        incomplete = sum(1 for o in self.ops if not o.complete)
+        if not self.ok:
+            lines.append("FAIL" + (f" (--strict: {incomplete} op(s) incomplete)"
+                                   if self.strict and incomplete and all(o.ok for o in self.ops) else ""))
+        elif incomplete:
+            lines.append(f"PASS (incomplete: {incomplete} op(s) left cases untested, see the result column; "
+                         "--strict makes this a failure)")
+        else:
+            lines.append("PASS")
         return "\n".join(lines)

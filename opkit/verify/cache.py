@@ -129,7 +129,7 @@ def store(folder: Path, key: dict, meta: dict, eager_by_run: list[list[Any]]) ->
 
 def meta_of(report: Any, runs: list[tuple[str, list]], shapes_by_run: list, eager_by_run: list,
             rtol: float | None, atol: float | None) -> dict:
-    return {"exporter": report.exporter, "opset": report.opset, "ops": list(report.ops),
+    return {"exporter": report.exporter, "opset": report.opset, "ops": list(report.ops), "outputs": report.outputs,
             "runs": [{"label": label, "shapes": shapes_by_run[k], "outputs": len(eager_by_run[k])}
                      for k, (label, _) in enumerate(runs)],
             "rtol": rtol, "atol": atol,
@@ -150,7 +150,7 @@ def verify_cached(entry: Cached, model_path: Path, ws: Workspace, built: Any, *,
     meta, art = entry.meta, entry.folder
     report = Report(model=str(model_path), library=str(built.library), exporter=meta["exporter"],
                     opset=meta["opset"], ops=meta["ops"], timings=timings, artifacts=str(art), backend="native",
-                    onnx_model=str(entry.model))
+                    onnx_model=str(entry.model), outputs=meta.get("outputs", []))
     job_runs = [{"label": r["label"], "inputs": str(art / f"run{k}" / "inputs"),
                  "outputs": str(art / f"run{k}" / "ort")} for k, r in enumerate(meta["runs"])]
     ui.info(f"reusing the cached export and eager outputs ({ws.rel(art / MANIFEST)}); `--fresh` re-exports")

@@ -46,11 +46,17 @@ class Comparison:
     atol: float
     ok: bool
     problem: str | None = None  # shape or dtype mismatch, NaN pattern, ...
+    label: str | None = None  # the output as the model returns it: "output[0]", "logits" (name: the ONNX name)
     histogram: list[Bin] = field(default_factory=list)  # |got - expected| / tolerance; empty on shape/dtype mismatch
     worst: list[Element] = field(default_factory=list)  # the worst elements, worst first
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def display(self) -> str:
+        """output[0] (add_19): the model's name for the output, the ONNX name beside it."""
+        return f"{self.label} ({self.name})" if self.label and self.label != self.name else self.name
 
 
 def tolerances(dtype: str, rtol: float | None, atol: float | None) -> tuple[float, float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from pathlib import Path
@@ -41,6 +42,20 @@ def flatten_outputs(out: Any) -> list:
     if isinstance(out, dict):
         return [t for o in out.values() for t in flatten_outputs(o)]
     raise ExportError(f"the model returned {type(out).__name__}", expected="a tensor or a tuple of tensors")
+
+
+def output_labels(out: Any, path: str = "output") -> list[str]:
+    """The model's name of each output, in flatten_outputs' order: "output" for a single tensor, "output[1]"
+    for a tuple or list item, the key for a dict item ("logits"), nested as "output[1]['h']"."""
+    import torch
+
+    if isinstance(out, torch.Tensor):
+        return [path]
+    if isinstance(out, (tuple, list)):
+        return [n for i, o in enumerate(out) for n in output_labels(o, f"{path}[{i}]")]
+    if isinstance(out, dict):
+        return [n for k, o in out.items() for n in output_labels(o, str(k) if path == "output" else f"{path}[{k!r}]")]
+    return [path]
 
 
 def graph_nodes(model: Any) -> set[tuple[str, str]]:
@@ -150,22 +165,31 @@ def _like(t: Any, shape: list[int], g: Any) -> Any:
     return torch.randint(lo, hi + 1, shape, generator=g, dtype=torch.int64).to(t.dtype)
 
 
-def verify(model_path: Path, ws: Workspace, *, sanitize: bool = False, timeout: float | None = None,
-           opset: int | None = None, native: bool = True, backend: str = "native",
-           exporter: str = "dynamo", fresh: bool = False) -> Report:
+def verify(model_path: Path, ws: Workspace, **options: Any) -> Report:
+    """Verify a model file (options: those of _verify). The library it builds stays as built until it is done
+    (a concurrent build waits), and one verify of a model runs at a time (its artifacts are shared)."""
+    with contextlib.ExitStack() as held:
+        return _verify(model_path, ws, held=held, **options)
+
+
+def _verify(model_path: Path, ws: Workspace, *, held: contextlib.ExitStack, sanitize: bool = False,
+            timeout: float | None = None, opset: int | None = None, native: bool = True, backend: str = "native",
+            exporter: str = "dynamo", fresh: bool = False) -> Report:
     from opkit.build.driver import build
+    from opkit.build.lock import run_lock
 
     timings: dict[str, float] = {}
     built = None
     if backend == "native":
         with ui.step("building the op library", timings, "build"):
-            built = build(ws, sanitize=sanitize)
+            built = build(ws, sanitize=sanitize, hold=held)
         ui.detail(f"{'built' if built.compiled else 'up to date'}: {built.library}")
     else:  # the Python backend (opkit/verify/pyops.py) needs no library: kernels may be unwritten
         ui.info("python backend: not building the op library; each op's reference runs inside ONNX Runtime")
     from opkit.verify import cache as vcache  # incremental verify: no torch when only kernels changed
 
     art = ws.build_dir / "verify" / model_path.stem  # artifacts, and the verify cache
+    held.enter_context(run_lock(art.parent / f"{model_path.stem}.lock", f"opkit verify of {model_path.name}"))
     cache_key = vcache.cache_key(model_path, ws, {"exporter": exporter, "opset": opset})
     if built is not None and not fresh:
         entry, why = vcache.lookup(art, cache_key)
@@ -192,7 +216,8 @@ def verify(model_path: Path, ws: Workspace, *, sanitize: bool = False, timeout: 
     with ui.step("running the model eagerly", timings, "eager"):
         mf.model.eval()
         with torch.no_grad(), record_calls() as calls:
-            eager = flatten_outputs(mf.model(*mf.example_inputs))
+            returned = mf.model(*mf.example_inputs)
+        eager = flatten_outputs(returned)
     ops_called = sorted(calls)
 
     with ui.step(f"exporting to ONNX (torch.onnx, {exporter})", timings, "export"):
@@ -202,7 +227,8 @@ def verify(model_path: Path, ws: Workspace, *, sanitize: bool = False, timeout: 
                                 exporter=exporter, dynamic_shapes=mf.dynamic_shapes, opset=opset)
     report = Report(model=str(model_path), library=str(built.library) if built else None,
                     exporter=exported.exporter, opset=exported.opset, ops=ops_called, timings=timings,
-                    artifacts=str(art), backend=backend, onnx_model=str(exported.path))
+                    artifacts=str(art), backend=backend, onnx_model=str(exported.path),
+                    outputs=output_labels(returned))
 
     with ui.step("checking the exported graph", timings, "check"):
         import onnx
@@ -308,6 +334,7 @@ def run_and_compare(report: Report, job: dict, *, ws: Workspace, model_path: Pat
     else:
         report.notes.append("the C++ runner was skipped (" + ("python backend" if not built else "--sanitize"
                                                               if native else "--no-native") + ")")
+    report.label_outputs()
     bad = [(r, c) for r in report.runs for c in r.comparisons if not c.ok]
     if bad:
         import onnx
@@ -316,7 +343,9 @@ def run_and_compare(report: Report, job: dict, *, ws: Workspace, model_path: Pat
         custom = {tuple(q.split("::")) for q in ops}
         for r, c in bad:
             behind = ops_behind(proto, c.name, custom)
-            report.failures.append(f"output {c.name!r} ({r.label}) differs from PyTorch; ops involved: "
+            named = c.label and c.label not in (c.name, "output")  # "output": the model returns one tensor
+            what = f"{c.label!r} (ONNX {c.name!r}, {r.label})" if named else f"{c.name!r} ({r.label})"
+            report.failures.append(f"output {what} differs from PyTorch; ops involved: "
                                    f"{', '.join(behind) or 'none (a standard ONNX op?)'}")
 
 

@@ -11,6 +11,8 @@ from opkit.verify.compare import Comparison
 
 # How each kind of run is shown in the table.
 _RUN_WHERE = {"native": "onnxruntime + op library", "python": "onnxruntime + Python references"}
+NO_OPKIT_OPS = ("the model calls no opkit op: no kernel of the op library ran (only the export and ONNX Runtime's "
+                "own ops were checked)")
 
 
 @dataclass
@@ -45,6 +47,18 @@ class Report:
     backend: str = "native"  # "native" (the op library) or "python" (the references, opkit/verify/pyops.py)
     cached: list[str] = field(default_factory=list)  # parts reused from the verify cache (opkit/verify/cache.py)
     onnx_model: str = ""  # the exported model that ran (its graph is drawn in the HTML report)
+    outputs: list[str] = field(default_factory=list)  # each output as the model returns it: output[0], logits, ...
+
+    def label_outputs(self) -> None:
+        """Give every comparison the model's name of its output (by position), beside its ONNX name."""
+        for r in self.runs:
+            for j, c in enumerate(r.comparisons):
+                if j < len(self.outputs):
+                    c.label = self.outputs[j]
+
+    @property
+    def all_notes(self) -> list[str]:
+        return ([NO_OPKIT_OPS] if not self.ops else []) + self.notes
 
     @property
     def ok(self) -> bool:
@@ -54,7 +68,8 @@ class Report:
         return {
             "ok": self.ok, "model": self.model, "backend": self.backend, "library": self.library,
             "exporter": self.exporter, "cached": self.cached,
-            "opset": self.opset, "ops": self.ops, "notes": self.notes, "failures": self.failures,
+            "opset": self.opset, "ops": self.ops, "calls_opkit_ops": bool(self.ops), "outputs": self.outputs,
+            "notes": self.all_notes, "failures": self.failures,
             "artifacts": self.artifacts, "onnx_model": self.onnx_model,
             "timings_seconds": {k: round(v, 4) for k, v in self.timings.items()},
             "runs": [{"label": r.label, "backend": r.backend, "where": r.where, "ok": r.ok,
@@ -73,7 +88,7 @@ class Report:
     def render(self) -> str:
         lines = [f"model:    {self.model}",
                  f"exporter: torch.onnx {self.exporter}, opset {self.opset}",
-                 f"ops:      {', '.join(self.ops) or 'none'}"]
+                 f"ops:      {', '.join(self.ops) or 'none (the model calls no opkit op)'}"]
         if self.library:
             lines.append(f"library:  {self.library}")
         if self.cached:
@@ -88,7 +103,7 @@ class Report:
             lines.append(f"{r.label} [{r.where}] (inputs {shapes}):")
             rows = [("output", "shape", "dtype", "max abs err", "max rel err", "tolerance", "result")]
             for c in r.comparisons:
-                rows.append((c.name, "x".join(map(str, c.shape)) or "scalar", c.dtype, f"{c.max_abs:.3g}",
+                rows.append((c.display, "x".join(map(str, c.shape)) or "scalar", c.dtype, f"{c.max_abs:.3g}",
                              f"{c.max_rel:.3g}", f"rtol {c.rtol:g} atol {c.atol:g}",
                              "ok" if c.ok else "FAIL" + (f" ({c.problem})" if c.problem else "")))
             widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
@@ -97,7 +112,7 @@ class Report:
         if self.timings:
             lines.append("")
             lines.append("time: " + ", ".join(f"{k} {v:.2f} s" for k, v in self.timings.items()))
-        for n in self.notes:
+        for n in self.all_notes:
             lines.append(f"note: {n}")
         for f in self.failures:
             lines.append(f"FAIL: {f}")
