@@ -251,8 +251,13 @@ def test_test_page_lists_cases_and_failures_with_rerun_commands() -> None:
                   results=[CaseResult("0", "empty", "T=float32 x=0", "passed", 0.0),
                            CaseResult("7", "rank 1", "T=float32 x=7", "failed", 1.0),
                            CaseResult("9", "large", "T=float32 x=64x64", "passed", 0.0)])
-    text = TestReport(seed=0, sanitize=False, library="/lib.so", ops=[op]).html()
+    from opkit.testing.coverage import Coverage
+
+    op.coverage = Coverage(["bias never absent"])
+    text = TestReport(seed=0, sanitize=False, library="/lib.so", ops=[op], strict=True).html()
     assert "opkit test OffByOne --case 7" in text and "T=float32 x=7" in text
+    assert "never exercised by its cases: bias never absent" in text and "FAIL (incomplete: bias never absent)" in text
+    assert "--strict: an incomplete op fails the run" in text
     assert text.count('<tr class="case ') == 3 and '<tr class="case failed">' in text
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text)
 
