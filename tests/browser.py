@@ -104,6 +104,7 @@ def open_page(html: Path, expression: str, *, width: int = 1280, height: int = 1
     from_chrome_r, from_chrome_w = _pipe_fds()
     profile = tempfile.mkdtemp(prefix="opkit-chromium-")
     args = [exe, "--headless", "--remote-debugging-pipe", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            "--disable-dev-shm-usage",  # containers often have a tiny /dev/shm
             "--no-default-browser-check", "--disable-extensions", "--disable-background-networking",
             f"--user-data-dir={profile}", f"--window-size={width},{height}", "about:blank"]
     # the protocol wants our write end as the browser's fd 3 and our read end as its fd 4
