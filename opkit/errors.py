@@ -102,6 +102,11 @@ class ExportError(OpkitError):
     """torch.onnx export of a model failed, or produced a graph without the expected custom nodes."""
 
 
+class AdoptionError(ExportError):
+    """A spec's ``adopts=`` does not fit the original op: its parameters are not the op's arguments, or the model
+    passes a value for an argument the spec leaves out."""
+
+
 class NativeRunError(OpkitError):
     """Native code (the op library in ONNX Runtime) failed, crashed or timed out in a child process."""
 

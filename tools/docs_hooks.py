@@ -113,12 +113,20 @@ def error_catalogue() -> str:
     return "\n".join(out)
 
 
+_PLAIN = str.maketrans({"<": "&lt;", ">": "&gt;", "*": "\\*", "_": "\\_", "[": "\\[", "]": "\\]"})
+
+
 def _cell(text: str | None) -> str:
+    """A table cell: a short text as code, a long one as prose whose `code spans` stay code."""
     if not text:
         return ""
-    text = " ".join(text.split())
-    return "`" + text.replace("|", "\\|").replace("`", "'") + "`" if len(text) < 60 else \
-        text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;").replace("*", "\\*").replace("_", "\\_")
+    text = " ".join(text.split()).replace("|", "\\|")
+    if len(text) < 60:
+        return "`" + text.replace("`", "'") + "`"
+    parts = text.split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick: no code spans
+        return text.replace("`", "'").translate(_PLAIN)
+    return "`".join(part if k % 2 else part.translate(_PLAIN) for k, part in enumerate(parts))
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ANN001 (MkDocs' hook signature)

@@ -96,6 +96,7 @@ def import_ops(ws: Workspace) -> dict[str, object]:
 def check(ws: Workspace, specs: list[OpSpec]) -> None:
     """Cross-checks that need all specs at once, or the workspace."""
     seen: dict[tuple[str, str], OpSpec] = {}
+    adopters: dict[str, OpSpec] = {}
     versions: dict[str, tuple[int, OpSpec]] = {}
     for s in specs:
         key = (s.domain, s.name)
@@ -103,6 +104,13 @@ def check(ws: Workspace, specs: list[OpSpec]) -> None:
             raise SpecError(f"two ops named {s.name} in domain {s.domain}", where=s.loc,
                             got=f"also in {seen[key].loc}", fix="rename one of them, or use another domain")
         seen[key] = s
+        if s.adopts and s.adopts in adopters:
+            raise SpecError(f"two ops adopt {s.adopts}: {adopters[s.adopts].qualname} and {s.qualname}", where=s.loc,
+                            got=f"also adopted in {adopters[s.adopts].loc}",
+                            expected="one op per original op (each call of it becomes that op's node)",
+                            fix="remove adopts= from one of them")
+        if s.adopts:
+            adopters[s.adopts] = s
         if s.domain in versions and versions[s.domain][0] != s.version:
             other = versions[s.domain][1]
             raise SpecError(f"domain {s.domain} has two opset versions", where=s.loc,

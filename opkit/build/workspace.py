@@ -66,3 +66,19 @@ def find_workspace(start: Path | str | None = None, explicit: Path | str | None 
             return Workspace(d)
     raise WorkspaceError(f"no opkit workspace at or above {here}", expected="a folder with an ops/ subfolder",
                          fix="cd into your workspace, pass --workspace DIR, or run `opkit new MyOp` to start one")
+
+
+def start_workspace(ws: Workspace) -> list[Path]:
+    """Make `ws` a workspace (ops/, CMakeLists.txt, .gitignore), creating only what is missing; the files
+    created. `opkit new` and `opkit adopt` start one where there is none."""
+    from opkit.codegen.render import render_workspace_files
+    from opkit.codegen.writer import create_new
+
+    created = []
+    for rel, text in render_workspace_files().items():
+        path = ws.root / rel
+        if not path.exists():
+            create_new(path, text)
+            created.append(path)
+    ws.ops_dir.mkdir(parents=True, exist_ok=True)
+    return created

@@ -91,18 +91,33 @@ def _known_types(model: Any) -> dict[str, int]:
     except Exception:
         inferred = model
     types: dict[str, int] = {}
-    g = inferred.graph
-    for vi in list(g.input) + list(g.value_info) + list(g.output):
-        if vi.type.HasField("tensor_type") and vi.type.tensor_type.elem_type:
-            types[vi.name] = vi.type.tensor_type.elem_type
-    for init in g.initializer:
-        types[init.name] = init.data_type
-    for node in g.node:  # Constant nodes: shape inference may skip them in odd models
-        if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
-            for a in node.attribute:
-                if a.name == "value" and a.HasField("t"):
-                    types.setdefault(node.output[0], a.t.data_type)
+    for g in graphs(inferred.graph):
+        for vi in list(g.input) + list(g.value_info) + list(g.output):
+            if vi.type.HasField("tensor_type") and vi.type.tensor_type.elem_type:
+                types[vi.name] = vi.type.tensor_type.elem_type
+        for init in g.initializer:
+            types[init.name] = init.data_type
+        for node in g.node:  # Constant nodes: shape inference may skip them in odd models
+            if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
+                for a in node.attribute:
+                    if a.name == "value" and a.HasField("t"):
+                        types.setdefault(node.output[0], a.t.data_type)
     return types
+
+
+def graphs(graph: Any) -> list:
+    """A graph and every subgraph of its nodes (the branches of If, the bodies of Loop and Scan), depth first."""
+    import onnx
+
+    found = [graph]
+    for node in graph.node:
+        for a in node.attribute:
+            if a.type == onnx.AttributeProto.GRAPH:
+                found += graphs(a.g)
+            elif a.type == onnx.AttributeProto.GRAPHS:
+                for sub in a.graphs:
+                    found += graphs(sub)
+    return found
 
 
 def _attr_type_name(t: int) -> str:

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("opkit.cli.doctor", "show what opkit found and uses, and how to fix what is missing"),
     "test": ("opkit.cli.test", "test every native kernel against its reference on generated edge cases"),
     "check": ("opkit.cli.check", "check an ONNX model's custom-domain nodes against the workspace's specs"),
+    "adopt": ("opkit.cli.adopt", "turn every op a model's ONNX export cannot translate into an opkit op (no model edit)"),
     "bench": ("opkit.cli.bench", "time an op's kernel (or a model) in ONNX Runtime vs standard ONNX ops vs torch eager"),
 }
 
@@ -61,6 +62,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("opkit: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `opkit ... | head`: the reader left; nothing more to say
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except Exception as exc:  # a bug in opkit: one message, the traceback only on request
         import os
 

@@ -81,11 +81,14 @@ def run(args: argparse.Namespace) -> int:
     for q, why in dec.failed.items():
         print(f"  NOT decomposed: {q}: its reference does not export:")
         print("    " + why.strip().replace("\n", "\n    "))
+    adopted = sorted(f"{op.spec.qualname} (adopts {op.spec.adopts})" for op in registered_ops()
+                     if op.spec.adopts and op.spec.qualname in dec.remaining)
     if dec.remaining:
         raise ExportError(f"the decomposed model still has custom nodes: {', '.join(dec.remaining)}",
                           where=str(out), expected="only standard ONNX ops",
                           got=f"{len(dec.failed)} op(s) whose reference does not export" if dec.failed else
-                          "custom nodes from ops the model calls through torch.ops directly",
+                          "adopted op(s), whose original has no ONNX translation: " + ", ".join(adopted)
+                          if adopted else "custom nodes from ops the model calls through torch.ops directly",
                           fix="make the reference traceable by torch.export (tensor ops only: no "
                               ".item()/.tolist()/data-dependent Python), or ship the op library with the model")
     if args.no_check:

@@ -48,8 +48,8 @@ def _validate(name: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from opkit.build.workspace import Workspace, find_workspace
-    from opkit.codegen.render import render_kernel_file, render_spec_file, render_workspace_files
+    from opkit.build.workspace import Workspace, find_workspace, start_workspace
+    from opkit.codegen.render import render_kernel_file, render_spec_file
     from opkit.codegen.writer import create_new
     from opkit.spec.model import _DOMAIN, Attr, Input, OpSpec, Output, ShapeRule, Dim, TensorType, TypeVar
 
@@ -83,15 +83,9 @@ def run(args: argparse.Namespace) -> int:
     spec_text = render_spec_file(args.name, folder, args.domain)
     kernel_text = render_kernel_file(spec, _KERNEL_BODY.format(name=args.name))
 
-    created = []
     if not (ws.ops_dir.is_dir()):
         ui.info(f"starting a new workspace in {ws.root}")
-    for rel, text in render_workspace_files().items():
-        path = ws.root / rel
-        if not path.exists():
-            create_new(path, text)
-            created.append(path)
-    ws.ops_dir.mkdir(exist_ok=True)
+    created = start_workspace(ws)
     op_dir.mkdir()
     create_new(spec_path, spec_text)
     create_new(kernel_path, kernel_text)

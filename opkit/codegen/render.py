@@ -244,6 +244,11 @@ def render_spec_file(name: str, folder: str, domain: str) -> str:
     return render("python/spec.py.j2", name=name, folder=folder, domain=domain)
 
 
+def render_adopted_spec_file(view: dict[str, Any]) -> str:
+    """The spec of an op that adopts a torch op (`opkit adopt`); `view` holds every spelling (opkit.adopt.scaffold)."""
+    return render("python/adopted_spec.py.j2", **view)
+
+
 def render_workspace_files() -> dict[str, str]:
     return {"CMakeLists.txt": render("workspace/CMakeLists.txt.j2"),
             ".gitignore": render("workspace/gitignore.j2")}

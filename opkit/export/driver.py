@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from opkit.errors import ExportError
+from opkit.errors import ExportError, OpkitError
 
 
 @dataclass
@@ -55,6 +55,11 @@ def export(model: Any, example_inputs: tuple, path: Path, ops: Iterable[Any], *,
                 model, example_inputs, dynamic_shapes=dynamic_shapes, custom_translation_table=table,
                 dynamo=True, opset_version=opset, verbose=False, report=False, optimize=True)
     except Exception as exc:
+        cause: BaseException | None = exc
+        while cause is not None:  # an opkit error raised inside a translation (an adopted op's check) says it all
+            if isinstance(cause, OpkitError):
+                raise cause from None
+            cause = cause.__cause__ or cause.__context__
         msg = str(exc).strip().splitlines()
         head = next((ln for ln in msg if ln.strip()), type(exc).__name__)
         raise ExportError(f"torch.onnx.export (dynamo exporter) failed: {type(exc).__name__}: {head[:400]}",

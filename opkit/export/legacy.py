@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from opkit.errors import ExportError, UsageError
+from opkit.errors import AdoptionError, ExportError, UsageError
 from opkit.export.driver import Exported, _quiet_exporter
 from opkit.spec.model import OpSpec
 
@@ -41,6 +41,8 @@ def export_model(model: Any, example_inputs: tuple, path: Path, ops: Iterable[An
     try:
         return export(model, example_inputs, path, ops, dynamic_shapes=dynamic_shapes, opset=opset,
                       external_data=external_data)
+    except AdoptionError:
+        raise  # the spec, not the model's traceability: the legacy exporter would not help
     except ExportError as exc:
         raise dynamo_failed(exc) from None
 
@@ -207,6 +209,37 @@ def _name_outputs(proto: Any) -> None:
         o.name = new
 
 
+def _reordered(emit: Callable, spec: OpSpec, bound: list[str | None]) -> Callable:
+    """The spec's symbolic, called with the original op's arguments (schema order; unbound ones dropped)."""
+    def call(g: Any, *args: Any) -> Any:
+        by_param = {p: a for p, a in zip(bound, args) if p is not None}
+        return emit(g, *(by_param[n] for n in spec.param_order))
+
+    return call
+
+
+def _adopted_names(ops: list[Any]) -> list[tuple[OpSpec, str, list]]:
+    """(spec, "ns::name", binding) of each adopted op this process defines. TorchScript symbolics are registered
+    per op name, not per overload: two adopted overloads of one name cannot be told apart there."""
+    from opkit.export.translate import adopted_target, adoption_binding
+
+    found: dict[str, tuple[OpSpec, list]] = {}
+    for op in ops:
+        target = adopted_target(op.spec) if op.spec.adopts else None
+        if target is None:
+            continue
+        bound = adoption_binding(op.spec, target)
+        name = op.spec.adopts.split(".")[0]
+        if name in found:
+            other = found[name][0]
+            raise AdoptionError(f"{other.qualname} and {op.spec.qualname} adopt two overloads of {name}",
+                                where=op.spec.loc, expected="one adopted overload per op name (the TorchScript "
+                                "exporter maps ops by name)", got=f"{other.adopts} and {op.spec.adopts}",
+                                fix="export with the default dynamo exporter (drop --exporter legacy)")
+        found[name] = (op.spec, bound)
+    return [(s, n, b) for n, (s, b) in found.items()]
+
+
 def export_legacy(model: Any, example_inputs: tuple, path: Path, ops: Iterable[Any], *,
                   dynamic_shapes: Any = None, opset: int | None = None) -> Exported:
     """Export with torch.onnx's TorchScript exporter (``dynamo=False``), each op one custom node."""
@@ -226,6 +259,9 @@ def export_legacy(model: Any, example_inputs: tuple, path: Path, ops: Iterable[A
         for s in specs:
             torch.onnx.register_custom_op_symbolic(s.torch_qualname, symbolic(s), 1)
             registered.append(s.torch_qualname)
+        for s, name, bound in _adopted_names(ops):
+            torch.onnx.register_custom_op_symbolic(name, _reordered(symbolic(s), s, bound), 1)
+            registered.append(name)
         with _quiet_exporter(), contextlib.redirect_stdout(captured), torch.no_grad():
             torch.onnx.export(model, tuple(example_inputs), str(path), dynamo=False, input_names=names,
                               dynamic_axes=axes or None, custom_opsets=domains, opset_version=opset,

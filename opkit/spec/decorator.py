@@ -108,17 +108,20 @@ def op(
     outputs: Sequence[str] | None = None,
     shapes: Mapping[str, Any] | None = None,
     version: int = 1,
+    adopts: str | None = None,
 ) -> Callable[[Callable], Op]:
     """Declare an op from its reference implementation.
 
     name: the ONNX op type (CamelCase). domain: its ONNX domain. types: type variables and the
     dtypes each allows. outputs: output names (default "y", or "y0", "y1", ...). shapes: output
     shape rules, e.g. ``{"y": "x"}`` or ``{"values": ("x[:-1]", "k")}``. version: the domain's opset version.
+    adopts: a torch op ("aten::cummax", "mylib::scale.twice") that this op replaces at export: the model
+    keeps calling the original op, and each call becomes this op's custom node (see ``opkit adopt``).
     """
 
     def wrap(fn: Callable) -> Op:
         spec = parse_op(fn, name=name, domain=domain, version=version, types=types, outputs=outputs,
-                        shapes=shapes)
+                        shapes=shapes, adopts=adopts)
         return Op(spec, fn)
 
     return wrap

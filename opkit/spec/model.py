@@ -166,6 +166,8 @@ class Output:
 
 _CAMEL = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 _DOMAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+# A torch operator overload as written in `adopts=`: "namespace::name" or "namespace::name.overload".
+ADOPTS = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)::([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?$")
 
 
 def snake_case(name: str) -> str:
@@ -190,6 +192,9 @@ class OpSpec:
     doc: str = ""
     loc: SourceLoc | None = None
     folder: str = ""  # ops/<folder>/ relative to the workspace; the kernel is <folder>/<folder>.cc
+    # The torch op this op stands in for at export ("aten::cummax", "mylib::scale.twice"): every call
+    # of that op in a model becomes this op's custom node (`opkit adopt` writes it; see docs/adopt.md).
+    adopts: str | None = None
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -198,6 +203,7 @@ class OpSpec:
         declared = {t.name for t in self.typevars}
         for t in [i.type for i in self.inputs] + [o.type for o in self.outputs]:
             assert t.typevar is None or t.typevar in declared, t
+        assert self.adopts is None or ADOPTS.match(self.adopts), self.adopts
 
     # -- names derived once, used by every renderer ------------------------------------------
     @property

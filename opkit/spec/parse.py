@@ -21,6 +21,7 @@ from opkit.errors import SpecError
 from opkit.spec.annotations import OptionalTensor, TensorAnnotation
 from opkit.spec.dtypes import ALIASES, DTYPES
 from opkit.spec.model import (
+    ADOPTS,
     _CAMEL,
     _DOMAIN,
     Attr,
@@ -261,6 +262,7 @@ def parse_op(
     types: Mapping[str, Any] | None = None,
     outputs: Sequence[str] | None = None,
     shapes: Mapping[str, Any] | None = None,
+    adopts: str | None = None,
 ) -> OpSpec:
     """Turn the decorator's arguments and the reference function into an OpSpec."""
     file, first_line, lines = _param_lines(fn)
@@ -285,6 +287,8 @@ def parse_op(
                         fix="choose another domain")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise SpecError("version must be a positive int", where=dec_loc, expected=">= 1", got=repr(version))
+    if adopts is not None:
+        adopts = _parse_adopts(adopts, name, domain, dec_loc)
 
     typevars: dict[str, TypeVar] = {}
     for tv_name, dts in (types or {}).items():
@@ -489,5 +493,22 @@ def parse_op(
     return OpSpec(
         name=name, domain=domain, version=version, py_name=fn.__name__,
         typevars=tuple(typevars.values()), inputs=tuple(inputs), attrs=tuple(attrs), outputs=outs,
-        param_order=tuple(order), doc=doc, loc=def_loc,
+        param_order=tuple(order), doc=doc, loc=def_loc, adopts=adopts,
     )
+
+
+def _parse_adopts(adopts: Any, name: str, domain: str, loc: SourceLoc) -> str:
+    """``adopts="aten::cummax"`` (the default overload) or ``"mylib::scale.twice"``; ``.default`` is dropped."""
+    m = ADOPTS.match(adopts) if isinstance(adopts, str) else None
+    if m is None:
+        raise SpecError("adopts= must name a torch operator", where=loc,
+                        expected='"namespace::name" or "namespace::name.overload", e.g. "aten::cummax"',
+                        got=repr(adopts), fix="write the op as torch.ops shows it: torch.ops.aten.cummax.default "
+                                              'is "aten::cummax"')
+    ns, op_name, overload = m.groups()
+    own = domain.replace(".", "_")
+    if ns == own:
+        raise SpecError(f"op {name!r} adopts {adopts!r}, an op of its own torch namespace {own!r}", where=loc,
+                        expected="an op defined outside opkit (aten, or a C++/torch.library extension)",
+                        got=repr(adopts), fix="adopt the original op, or put this op in another domain")
+    return f"{ns}::{op_name}" if overload in (None, "default") else f"{ns}::{op_name}.{overload}"

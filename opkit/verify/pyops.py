@@ -110,7 +110,7 @@ def prepare_model(model: Any, specs: list[OpSpec], path: Path) -> tuple[Path, li
     """Write the backend's copy of the model; return it and the op variants to register."""
     import onnx
 
-    from opkit.check.nodes import _known_types
+    from opkit.check.nodes import _known_types, graphs
 
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
@@ -118,7 +118,7 @@ def prepare_model(model: Any, specs: list[OpSpec], path: Path) -> tuple[Path, li
     types = _known_types(copy)
     variants: dict[tuple, dict] = {}
     problems = []
-    for k, node in enumerate(copy.graph.node):
+    for k, node in enumerate(n for g in graphs(copy.graph) for n in g.node):  # torch.cond branches too
         s = by_key.get((node.domain, node.op_type))
         if s is None:
             continue
@@ -170,19 +170,23 @@ def prepare_model(model: Any, specs: list[OpSpec], path: Path) -> tuple[Path, li
     return path, list(variants.values())
 
 
-def job_entry(ws_root: Path, ops: list[Any], variants: list[dict]) -> dict:
-    """What the worker needs to register the ops: the workspace, each op's spec file, the variants."""
-    return {"workspace": str(ws_root),
+def job_entry(ws_root: Path, ops: list[Any], variants: list[dict], model_file: Path | None = None) -> dict:
+    """What the worker needs to register the ops: the workspace, each op's spec file, the variants, and the
+    model file (imported there only when an adopted op's original is defined by it, not by a module its spec
+    imports)."""
+    return {"workspace": str(ws_root), "model_file": str(model_file) if model_file else None,
             "ops": [{"qualname": op.spec.qualname, "file": op.spec.loc.file if op.spec.loc else "",
                      "variants": [v for v in variants if v["qualname"] == op.spec.qualname]} for op in ops]}
 
 
-def python_job(model: Any, ops: list[Any], ws_root: Path, art: Path, job_runs: list[dict]) -> dict:
+def python_job(model: Any, ops: list[Any], ws_root: Path, art: Path, job_runs: list[dict],
+               model_file: Path | None = None) -> dict:
     """The worker job of the Python backend: checks what the backend can run, writes its model copy."""
     specs = [op.spec for op in ops]
     ensure_supported(specs)
     path, variants = prepare_model(model, specs, art / "model.python.onnx")
-    return {"model": str(path), "libraries": [], "python_ops": job_entry(ws_root, ops, variants), "runs": job_runs}
+    return {"model": str(path), "libraries": [], "python_ops": job_entry(ws_root, ops, variants, model_file),
+            "runs": job_runs}
 
 
 def python_error(message: str) -> Any:
@@ -206,6 +210,7 @@ def _load_ops(cfg: dict) -> dict[str, Any]:
 
     from opkit.build.specs import import_ops
     from opkit.build.workspace import Workspace
+    from opkit.export.translate import adopted_target
     from opkit.spec.decorator import registered_ops
 
     import_ops(Workspace(Path(cfg["workspace"])))
@@ -219,6 +224,15 @@ def _load_ops(cfg: dict) -> dict[str, Any]:
                 sys.modules[name] = mod
                 mspec.loader.exec_module(mod)
             found = {op.spec.qualname: op for op in registered_ops()}
+    if cfg.get("model_file") and any(op.spec.adopts and adopted_target(op.spec) is None for op in found.values()
+                                     if op.spec.qualname in {e["qualname"] for e in cfg["ops"]}):
+        # an adopted op whose original the model file itself defines (torch.library in model.py)
+        mspec = importlib.util.spec_from_file_location(f"opkit_model_{abs(hash(cfg['model_file']))}",
+                                                       cfg["model_file"])
+        if mspec and mspec.loader:
+            mod = importlib.util.module_from_spec(mspec)
+            sys.modules[mspec.name] = mod
+            mspec.loader.exec_module(mod)
     return found
 
 
