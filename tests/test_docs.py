@@ -223,7 +223,7 @@ def test_the_error_catalogue_lists_every_error_class_and_raise_site() -> None:
     assert len(sites) >= 100
     # spot checks: a message with its fix, an f-string field shown as <...>
     assert "| `op name <name> is not CamelCase` | `letters and digits, starting with a capital, e.g. MyOp` | " \
-           "`opkit new <fixed> / choose another name` | `opkit/cli/new.py` |" in text
+           "`opkit new <fixed> / choose another name` | `cli/new.py` |" in text
     assert docs_hooks.usage("verify").startswith("usage: opkit verify")
 
 

@@ -56,7 +56,7 @@ def _text(node: ast.AST | None) -> str | None:
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
     if isinstance(node, ast.JoinedStr):
-        return "".join(v.value if isinstance(v, ast.Constant) else f"<{ast.unparse(v.value)}>" for v in node.values)
+        return "".join(v.value if isinstance(v, ast.Constant) else f"<{_field(v.value)}>" for v in node.values)
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
         left, right = _text(node.left), _text(node.right)
         return f"{left or '<...>'}{right or '<...>'}"
@@ -64,6 +64,17 @@ def _text(node: ast.AST | None) -> str | None:
         a, b = _text(node.body), _text(node.orelse)
         return a if a == b else f"{a or '<...>'} / {b or '<...>'}"
     return None
+
+
+def _field(node: ast.AST) -> str:
+    """What an f-string field stands for, for a reader: a variable's or attribute's name, else `...`."""
+    while isinstance(node, ast.Subscript):
+        node = node.value
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute) and not isinstance(node.value, ast.Call):
+        return node.attr
+    return "..."
 
 
 def error_classes() -> dict[str, type]:
@@ -105,10 +116,10 @@ def error_catalogue() -> str:
         out.append(f"Exit code **{cls.exit_code}**{f'; a kind of `{base}`' if base else ''}. {doc}\n")
         if not mine:
             continue
-        out.append("| message | expected | fix | raised in |")
+        out.append("| message | expected | fix | raised in (opkit/) |")
         out.append("| --- | --- | --- | --- |")
         for r in sorted(mine, key=lambda r: (r.file, r.line)):
-            out.append(f"| {_cell(r.what)} | {_cell(r.expected)} | {_cell(r.fix)} | `{r.file}` |")
+            out.append(f"| {_cell(r.what)} | {_cell(r.expected)} | {_cell(r.fix)} | `{r.file.removeprefix('opkit/')}` |")
         out.append("")
     return "\n".join(out)
 
