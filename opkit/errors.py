@@ -90,6 +90,10 @@ class ToolMissingError(OpkitError):
     """A tool opkit needs (cmake, ninja, a C++ compiler, ORT headers) is missing or too old."""
 
 
+class RuntimeMissingError(UsageError):
+    """A runtime was asked for (--runtime NAME) whose packages are not installed. Exit code 2."""
+
+
 class HeadersError(ToolMissingError):
     """ONNX Runtime's C/C++ headers could not be obtained."""
 
@@ -117,3 +121,8 @@ class BackendUnsupportedError(OpkitError):
 
 class ModelCheckError(OpkitError):
     """`opkit check` (or verify's check after export) found custom-domain nodes that do not match the specs."""
+
+
+class LibraryVersionError(OpkitError):
+    """A native op library was built for another version of the runtime that loads it (torch's C++ ABI is not
+    stable across versions): refused before loading, naming both versions."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import re
 import shlex
+import textwrap
 import subprocess
 import sys
 from pathlib import Path
@@ -94,7 +95,7 @@ def test_inline_python_blocks_parse_and_specs_live_in_snippet_files() -> None:
             if lang != "python" or SNIPPET_LINE.search(body):
                 continue
             try:
-                ast.parse(body)
+                ast.parse(textwrap.dedent(body))  # (a block inside a list item is indented)
             except SyntaxError as exc:
                 raise AssertionError(f"{page.relative_to(REPO)}: a python block does not parse: {exc}\n{body}")
             assert "@opkit.op(" not in body, (f"{page.relative_to(REPO)}: a spec written inline; put it in "
@@ -108,7 +109,7 @@ def _command_lines(text: str) -> list[str]:
     each `&&`/`;`-joined part separately, comments dropped."""
     lines = []
     for m in FENCE.finditer(text):
-        for raw in m["body"].splitlines():
+        for raw in m["body"].replace("\\\n", " ").splitlines():  # continuation lines joined
             line = raw.strip()
             if m["lang"] == "console":
                 if not line.startswith("$ "):
@@ -134,6 +135,9 @@ def test_every_command_line_in_the_docs_is_accepted_by_the_cli() -> None:
     seen = set()
     for page in [*PAGES, REPO / "README.md"]:
         for line in _command_lines(page.read_text(encoding="utf-8")):
+            if "[" in line.split("#")[0]:  # a synopsis (`opkit build [--runtime A|B]`): command and flags only
+                _check_flags(page, line, commands)
+                continue
             argv = shlex.split(line, comments=True)[1:]
             try:
                 args = parser.parse_args(argv)
@@ -144,20 +148,25 @@ def test_every_command_line_in_the_docs_is_accepted_by_the_cli() -> None:
     assert len(seen) >= 8, seen
 
 
+def _check_flags(page: Path, span: str, commands: dict) -> bool:
+    """`opkit CMD[/CMD...] ...`: each command exists and has every flag the text names. False if not a command."""
+    words = span.split("#")[0].split()
+    if len(words) < 2 or words[1].startswith("<") or words[1] in ("-q", "--quiet", "--version", "--help"):
+        return False
+    for name in words[1].split("/"):  # `opkit verify/test --runtime X`: both commands take the flags
+        assert name in commands, f"{page.relative_to(REPO)}: `{span}` names no opkit command ({name})"
+        options = commands[name]._option_string_actions
+        for flag in re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", " ".join(words[2:])):
+            assert flag in options, f"{page.relative_to(REPO)}: `{span}`: opkit {name} has no {flag}"
+    return True
+
+
 def test_every_inline_opkit_command_names_a_command_and_its_flags() -> None:
     _, commands = _subparsers()
     checked = 0
     for page in [*PAGES, REPO / "README.md"]:
         text = FENCE.sub("", page.read_text(encoding="utf-8"))
-        for span in INLINE_CODE.findall(text):
-            words = span.split()
-            if words[1].startswith("<") or words[1] in ("-q", "--quiet", "--version", "--help"):
-                continue
-            assert words[1] in commands, f"{page.relative_to(REPO)}: `{span}` names no opkit command"
-            options = commands[words[1]]._option_string_actions
-            for flag in re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", " ".join(words[2:])):
-                assert flag in options, f"{page.relative_to(REPO)}: `{span}`: opkit {words[1]} has no {flag}"
-            checked += 1
+        checked += sum(_check_flags(page, span, commands) for span in INLINE_CODE.findall(text))
     assert checked >= 40
 
 

@@ -316,7 +316,9 @@ def test_package_wheel_in_a_fresh_venv(gelu, env, tmp_path):
                           "torch": (scaled_gelu(t, alpha=2.0) - torch.nn.functional.gelu(t) * 2).abs().max().item(),
                           "op": scaled_gelu.spec.qualname}}))
     """)
-    run = subprocess.run([str(py), "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    # opkit from this checkout: the venv's system site-packages may hold another (older) one
+    run = subprocess.run([str(py), "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                         env=dict(os.environ, PYTHONPATH=str(REPO)))
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout.strip().splitlines()[-1])
     np.testing.assert_allclose(np.load(tmp_path / "y.npy"), _torch_out(model, x), rtol=1e-4, atol=1e-5)

@@ -13,7 +13,7 @@ from typing import Any
 from opkit import ui
 from opkit.build.workspace import Workspace
 from opkit.errors import ExportError, UsageError
-from opkit.verify.native import ChildResult, crash_error
+from opkit.runtimes.child import ChildResult, crash_error
 
 DEFAULT_SIZES = "1K,64K,4M"
 ROW_LEN = 4096  # free inputs are (n / 4096, 4096) from 4096 elements up, (1, n) below
@@ -61,18 +61,28 @@ class Row:
     stats: dict[str, dict] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    work: dict[str, float] = field(default_factory=dict)  # flops / bytes of one call (spec's flops=, bytes=)
+    size_text: str = ""  # the size column, when not a size in elements ("case 2" of the spec's bench shapes)
 
     def median(self, v: str) -> float | None:
         s = self.stats.get(v)
         return s["median_s"] if s else None
+
+    def rates(self, v: str) -> dict[str, float]:
+        """GFLOP/s and GB/s of variant v (where the spec states the work)."""
+        t = self.median(v)
+        if not t or v == "builtin":  # the built-in Relu does other work
+            return {}
+        return {k: self.work[w] / t / 1e9 for k, w in (("gflops", "flops"), ("gbps", "bytes")) if w in self.work}
 
     def ratio(self, a: str, b: str) -> float | None:
         x, y = self.median(a), self.median(b)
         return x / y if x and y else None
 
     def to_dict(self) -> dict:
+        rates = {v: self.rates(v) for v in self.stats}
         return {"label": self.label, "elements": self.size, "dtype": self.dtype, "shapes": self.shapes,
-                "stats": self.stats, "errors": self.errors, "notes": self.notes,
+                "work": self.work, "rates": rates, "stats": self.stats, "errors": self.errors, "notes": self.notes,
                 "ratios": {"native/onnx": self.ratio("native", "onnx"), "native/eager": self.ratio("native", "eager"),
                            "native/builtin": self.ratio("native", "builtin"),
                            "native/against": self.ratio("native", "against")}}
@@ -86,35 +96,47 @@ class BenchReport:
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     env: dict[str, Any] = field(default_factory=dict)
+    runtime: str = "onnxruntime"  # where (a), (b) and (d) run (opkit/runtimes/)
+    reference: str = "as standard ONNX ops"  # how (b) runs the reference there
 
     def to_dict(self) -> dict:
-        return {"target": self.target, "kind": self.kind, "threads": self.threads, "env": self.env,
+        return {"target": self.target, "kind": self.kind, "runtime": self.runtime, "threads": self.threads,
+                "env": self.env,
                 "notes": self.notes, "rows": [r.to_dict() for r in self.rows],
                 "columns": {v: TITLES[v] for v in VARIANTS}}
 
     def render(self) -> str:
         what = "op" if self.kind == "op" else "model"
-        lines = [f"{what}: {self.target}",
-                 f"threads: {self.threads} (onnxruntime intra_op_num_threads, torch.set_num_threads); "
+        rt = self.runtime
+        lines = [f"{what}: {self.target}   runtime: {rt} {self.env.get(rt, '?')}",
+                 f"threads: {self.threads} ({rt}'s threads, torch.set_num_threads); "
                  f"onnxruntime {self.env.get('onnxruntime', '?')}, torch {self.env.get('torch', '?')}; "
                  f"load average {self.env.get('load_before', 0):.2f} -> {self.env.get('load_after', 0):.2f} "
                  f"on {self.env.get('cpus', '?')} CPUs; onnxruntime idle threads "
                  f"{'spin' if self.env.get('ort_spinning') else 'do not spin (--spin to allow)'}",
-                 ("(a) native kernel in onnxruntime  (b) the reference as standard ONNX ops in onnxruntime  "
-                  "(c) the reference in torch eager  (d) a one-node built-in op (Relu) of the same size"
+                 self.env.get("legend") or
+                 (f"(a) native kernel in {rt}  (b) the reference {self.reference} in {rt}  "
+                  "(c) the reference in torch eager" +
+                  ("  (d) a one-node built-in op (Relu) of the same size" if self.reference == BenchReport.reference
+                   else "")
                   if self.kind == "op" else
-                  "(a) the model in onnxruntime with the op library  (b) the model decomposed (each op's reference "
-                  "as standard ONNX ops) in onnxruntime  (c) the model in torch eager"),
+                  f"(a) the model in {rt} with the op library  (b) the model decomposed (each op's reference "
+                  f"{self.reference}) in {rt}  (c) the model in torch eager"),
                  "times: median per call over interleaved rounds, +- the interquartile spread", ""]
         cols = [v for v in VARIANTS if any(v in r.stats or v in r.errors for r in self.rows)]
-        head = ["size", "dtype", "shapes"] + [TITLES[v] for v in cols] + \
+        titles = dict(TITLES, onnx="ONNX ops (b)" if self.reference == BenchReport.reference else "reference (b)") | \
+            self.env.get("titles", {})
+        head = ["size", "dtype", "shapes"] + [titles[v] for v in cols] + \
                [h for h, v in (("a/b", "onnx"), ("a/c", "eager"), ("a/d", "builtin"), ("a/e", "against")) if v in cols]
         table = [head]
         for r in self.rows:
-            cells = [size_label(r.size) if r.size else "example", r.dtype, r.shapes]
+            cells = [r.size_text or (size_label(r.size) if r.size else "example"), r.dtype, r.shapes]
             for v in cols:
                 s = r.stats.get(v)
-                cells.append(f"{fmt_time(s['median_s'])} +-{100 * s['spread']:.0f}%" if s else
+                rate = r.rates(v)
+                extra = "".join(f" {rate[k]:.3g} {u}" for k, u in (("gflops", "GFLOP/s"), ("gbps", "GB/s"))
+                                if k in rate)
+                cells.append(f"{fmt_time(s['median_s'])} +-{100 * s['spread']:.0f}%{extra}" if s else
                              ("error" if v in r.errors else "-"))
             for v in ("onnx", "eager", "builtin", "against"):
                 if v in cols:
@@ -138,13 +160,23 @@ def template_shape(n: int, row: int = ROW_LEN) -> tuple[int, ...]:
     return (n // row, row) if n >= row and n % row == 0 else (1, n)
 
 
-def make_args(op: Any, combo: dict[str, str], n: int, seed: int = 0, row: int = ROW_LEN) -> dict[str, Any]:
+def make_args(op: Any, combo: dict[str, str], n: int, seed: int = 0, row: int = ROW_LEN,
+              fixed: dict[str, tuple[int, ...]] | None = None) -> dict[str, Any]:
     """The op's arguments (param name -> tensor / list / None / attribute value) at about n elements:
-    opkit test's input generator (the spec's constraints) with a bench-sized shape template."""
+    opkit test's input generator (the spec's constraints) with a bench-sized shape template. fixed: input
+    shapes of a case from the spec's bench(shapes=...), which replace those inputs' constraints."""
     try:
+        import dataclasses
+        import types
+
         from opkit.testing.cases import Plan, config_of, materialize
+        from opkit.testing.constraints import DimRef
 
         cfg = config_of(op)
+        if fixed:
+            shapes = dict(cfg.shapes) | {k: tuple(DimRef("const", value=d) for d in v) for k, v in fixed.items()}
+            cfg = dataclasses.replace(cfg, shapes=shapes)
+            op = types.SimpleNamespace(spec=op.spec, test_config=cfg, bind=op.bind)
         if not cfg.generate:
             raise UsageError(f"{op.spec.name} makes its test inputs only with a custom generator "
                              "(@op.samples with generate=False)", expected="inputs opkit can size",
@@ -183,8 +215,10 @@ def make_args(op: Any, combo: dict[str, str], n: int, seed: int = 0, row: int = 
 
 
 def layout_of(op: Any, args: dict[str, Any]) -> tuple[list, list, dict]:
-    """(layout [(name, kind, count)], flat tensors in order, attributes)."""
+    """(layout [(name, kind, count)], flat tensors in order, attributes). An input the spec declares
+    constant is kind "const": held by the module, so that it is an initializer in both exported models."""
     attr_names = {a.name for a in op.spec.attrs}
+    constant = {i.name for i in op.spec.constant_inputs}
     layout, flat, attrs = [], [], {}
     for name in op.spec.param_order:
         v = args.get(name)
@@ -192,6 +226,8 @@ def layout_of(op: Any, args: dict[str, Any]) -> tuple[list, list, dict]:
             attrs[name] = v
         elif v is None:
             layout.append((name, "none", 0))
+        elif name in constant:
+            layout.append((name, "const", 1))
         elif isinstance(v, (list, tuple)):
             layout.append((name, "list", len(v)))
             flat.extend(v)
@@ -201,15 +237,26 @@ def layout_of(op: Any, args: dict[str, Any]) -> tuple[list, list, dict]:
     return layout, flat, attrs
 
 
-def _module(op: Any, layout: list, attrs: dict) -> Any:
+def constants_of(layout: list, args: dict[str, Any]) -> dict[str, Any]:
+    return {name: args[name] for name, kind, _ in layout if kind == "const"}
+
+
+def _module(op: Any, layout: list, attrs: dict, consts: dict[str, Any] | None = None) -> Any:
     import torch
 
     class OneOp(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            for name, t in (consts or {}).items():  # exported as initializers
+                self.register_buffer(name, t)
+
         def forward(self, *flat: Any) -> Any:
             args: dict[str, Any] = {}
             k = 0
             for name, kind, count in layout:
-                if kind == "tensor":
+                if kind == "const":
+                    args[name] = getattr(self, name)
+                elif kind == "tensor":
                     args[name] = flat[k]
                     k += 1
                 elif kind == "list":
@@ -240,8 +287,9 @@ def _fits(model_path: Path, shapes: list[tuple[int, ...]]) -> bool:
     return True
 
 
-def _builtin_model(path: Path, dtype: str) -> Path | None:
-    """One Relu node (Neg for integers) on the first input: the per-call cost of a built-in op."""
+def _builtin_model(path: Path, dtype: str, rank: int | None = None) -> Path | None:
+    """One Relu node (Neg for integers) on the first input: the per-call cost of a built-in op. `rank`:
+    the input's rank, as symbolic dims (OpenVINO's CPU plugin refuses an input of unknown rank)."""
     import onnx
     from onnx import helper
 
@@ -257,8 +305,9 @@ def _builtin_model(path: Path, dtype: str) -> Path | None:
     except Exception:
         return None
     node = helper.make_node("Relu" if d.is_float else "Neg", ["x"], ["y"])
-    g = helper.make_graph([node], "builtin", [helper.make_tensor_value_info("x", elem, None)],
-                          [helper.make_tensor_value_info("y", elem, None)])
+    shape = None if rank is None else [f"d{k}" for k in range(rank)]
+    g = helper.make_graph([node], "builtin", [helper.make_tensor_value_info("x", elem, shape)],
+                          [helper.make_tensor_value_info("y", elem, shape)])
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     return path
 
@@ -283,10 +332,12 @@ def _save_inputs(flat: list, folder: Path) -> None:
     save_inputs(flat, folder)
 
 
-def _shapes_text(layout: list, flat: list) -> str:
+def _shapes_text(layout: list, flat: list, consts: dict[str, Any] | None = None) -> str:
     parts, k = [], 0
     for name, kind, count in layout:
-        if kind == "tensor":
+        if kind == "const":
+            parts.append(f"{name}={'x'.join(map(str, consts[name].shape)) or 'scalar'}(const)")
+        elif kind == "tensor":
             parts.append(f"{name}={'x'.join(map(str, flat[k].shape)) or 'scalar'}")
             k += 1
         elif kind == "list":
@@ -325,6 +376,44 @@ def _export_case(op: Any, module: Any, flat: list, folder: Path, stem: str) -> t
     return native, dec.path, None
 
 
+def _save_consts(consts: dict[str, Any], folder: Path) -> None:
+    """The constant inputs, for torch eager (the ONNX models hold them as initializers)."""
+    from opkit.verify.driver import save_inputs
+
+    for name, t in consts.items():
+        save_inputs([t], folder / f"const_{name}")
+
+
+def work_of(op: Any, args: dict[str, Any]) -> dict[str, float]:
+    """flops and bytes of one call: the spec's flops= / bytes= on these shapes; bytes defaults to what the
+    inputs and outputs occupy (every tensor read or written once)."""
+    from opkit.spec.work import Dims, evaluate
+
+    spec = op.spec
+    tensors = {i.name: (None if args.get(i.name) is None else
+                        Dims(args[i.name].shape, args[i.name].element_size()))
+               for i in spec.inputs if not i.variadic}
+    attrs = {a.name: args[a.name] for a in spec.attrs}
+    out: dict[str, float] = {}
+    if spec.flops:
+        out["flops"] = evaluate(spec.flops, tensors, attrs)
+    if spec.bytes:
+        out["bytes"] = evaluate(spec.bytes, tensors, attrs)
+    elif spec.flops:
+        import torch
+
+        with torch.no_grad():
+            res = op.reference(**args)
+        outs = res if isinstance(res, (tuple, list)) else (res,)
+        total = 0
+        for v in args.values():
+            for t in (v if isinstance(v, (list, tuple)) else (v,)):
+                if isinstance(t, torch.Tensor):
+                    total += t.numel() * t.element_size()
+        out["bytes"] = float(total + sum(t.numel() * t.element_size() for t in outs))
+    return out
+
+
 # ---- the child -----------------------------------------------------------------------------------
 
 def child_env() -> dict[str, str]:
@@ -337,15 +426,16 @@ def child_env() -> dict[str, str]:
 
 
 def run_child(job: dict, job_dir: Path, timeout: float) -> ChildResult:
-    from opkit.verify.native import run_worker
+    from opkit.runtimes.child import run_worker
 
     return run_worker(job, job_dir, timeout=timeout, env=child_env(), module="opkit.bench.worker")
 
 
-def _versions() -> dict[str, Any]:
+def _versions(runtime: Any = None) -> dict[str, Any]:
     import onnxruntime
     import torch
-    return {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__, "cpus": os.cpu_count(),
+    extra = {runtime.name: runtime.version()} if runtime is not None and runtime.name != "onnxruntime" else {}
+    return extra | {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__, "cpus": os.cpu_count(),
             "python": sys.version.split()[0], "OMP_WAIT_POLICY": child_env()["OMP_WAIT_POLICY"]}
 
 
@@ -376,17 +466,30 @@ def _find_op(ws: Workspace, ops: dict[str, Any], name: str) -> Any:
                      fix="`opkit bench ScaledGelu`, or `opkit bench model.py` for a whole model")
 
 
-def bench_op(ws: Workspace, name: str, *, sizes: list[int], dtypes: list[str] | None = None, threads: int,
+def _runtime(name: str) -> Any:
+    from opkit.runtimes import choose
+
+    return choose([name], need="bench")[0]
+
+
+def _build_for(ws: Workspace, rt: Any) -> list[str]:
+    from opkit.build.driver import build
+
+    with ui.step("building the op library" + (f" ({rt.library})" if rt.library != "ort" else "")):
+        built = build(ws, runtimes=[rt.library] if rt.library else [])
+    return [str(built.library_for(rt.library))] if rt.library else []
+
+
+def bench_op(ws: Workspace, name: str, *, sizes: list[int] | None, dtypes: list[str] | None = None, threads: int,
              budget: float = 2.0, spread: float = 0.05, timeout: float = 600.0, eager: bool = True,
-             against: Path | None = None, spin: bool = False, row: int = ROW_LEN) -> BenchReport:
+             against: Path | None = None, spin: bool = False, row: int = ROW_LEN,
+             runtime: str = "onnxruntime") -> BenchReport:
     """against: an ONNX model of standard ops taking the op's inputs in order (e.g. Gelu then Mul for
     ScaledGelu), timed as column (e). spin: leave ONNX Runtime's idle threads spinning (its default);
     off by default here, since the idle pools of the other sessions in the process then steal the cores
     from the one being timed (spreads of 100-500 % instead of 1-5 % at 64K elements on 2 cores)."""
-    from opkit.build.driver import build
-
-    with ui.step("building the op library"):
-        built = build(ws)
+    rt = _runtime(runtime)
+    libraries = _build_for(ws, rt)
     with ui.step("importing torch and the specs"):
         import torch  # noqa: F401
 
@@ -406,31 +509,53 @@ def bench_op(ws: Workspace, name: str, *, sizes: list[int], dtypes: list[str] | 
             raise UsageError(f"{op.spec.name} has no kernel for dtype {', '.join(dtypes)}",
                              got=", ".join("/".join(k) for k in label_of) or "fixed dtypes")
         combos = wanted
-    report = BenchReport(op.spec.qualname, "op", threads, env=_versions() | {"ort_spinning": spin})
+    report = BenchReport(op.spec.qualname, "op", threads, env=_versions(rt) | {"ort_spinning": spin},
+                         runtime=rt.name)
+    if rt.artifact != "onnx":
+        report.reference = f"lowered to {rt.short}'s own kernels"
+    use_shapes = sizes is None and bool(getattr(op, "bench_shapes", None))
+    sizes = sizes or parse_sizes(DEFAULT_SIZES)
+    if op.spec.constant_inputs:
+        report.notes.append("constant inputs (" + ", ".join(i.name for i in op.spec.constant_inputs) +
+                            ") are initializers in both models and held by the module in torch eager")
     rows: list[Row] = []
     cases: list[dict] = []
     skipped_against: set[str] = set()
-    with ui.step(f"exporting {op.spec.name}: one-node model and its reference as standard ONNX ops"):
+    what = "as standard ONNX ops" if rt.artifact == "onnx" else f"lowered to {rt.short}'s own kernels"
+    with ui.step(f"exporting {op.spec.name}: one-node model and its reference {what}"):
         for ci, combo in enumerate(combos):
             dlabel = ",".join(combo.values()) or ",".join(
                 sorted({op.spec.resolve(i.type, combo) for i in op.spec.inputs})) or "-"
             exported: tuple[Path, Path | None, str | None] | None = None
             first_dtype = None
-            for n in sorted(sizes, key=lambda s: (s < row * 2, -s)):  # export from a size with no dim of 1
-                args = make_args(op, combo, n, row=row)
+            if use_shapes:  # the spec's bench(shapes=...), in its order
+                items = [(k, fixed) for k, fixed in enumerate(op.bench_shapes)]
+            else:  # export from a size with no dim of 1
+                items = [(n, None) for n in sorted(sizes, key=lambda s: (s < row * 2, -s))]
+            for n, fixed in items:
+                args = make_args(op, combo, n if fixed is None else 1, row=row, fixed=fixed)
                 layout, flat, attrs = layout_of(op, args)
+                consts = constants_of(layout, args)
                 shapes = [tuple(t.shape) for t in flat]
                 stem = f"c{ci}"
-                if exported is None or not _fits(exported[0], shapes) or \
+                if rt.artifact != "onnx":  # e.g. ExecuTorch: a program per size (its buffers are planned ahead)
+                    exported = rt.bench_models(op, lambda fn, la=layout, at=attrs, c=consts: _module(fn, la, at, c),
+                                               flat, art, f"c{ci}_{n}")
+                elif exported is None or consts or not _fits(exported[0], shapes) or \
                         (exported[1] is not None and not _fits(exported[1], shapes)):
                     stem = f"c{ci}_{n}" if exported is not None else stem
-                    exported = _export_case(op, _module(op, layout, attrs), flat, art, stem)
+                    exported = _export_case(op, _module(op, layout, attrs, consts), flat, art, stem)
                 native, onnx_ops, why = exported
                 inputs = art / f"c{ci}_{n}" / "inputs"
                 _save_inputs(flat, inputs)
+                _save_consts(consts, inputs)
                 first_dtype = first_dtype or (str(flat[0].dtype).replace("torch.", "") if flat else None)
                 variants = {"native": str(native)}
-                case_row = Row(f"{dlabel} {size_label(n)}", n, dlabel, _shapes_text(layout, flat))
+                size = n if fixed is None else (flat[0].numel() if flat else 0)
+                label = size_label(n) if fixed is None else f"case {n}"
+                case_row = Row(f"{dlabel} {label}", size, dlabel, _shapes_text(layout, flat, consts))
+                case_row.work = work_of(op, args)
+                case_row.size_text = "" if fixed is None else label
                 if onnx_ops is not None:
                     variants["onnx"] = str(onnx_ops)
                 else:
@@ -439,21 +564,23 @@ def bench_op(ws: Workspace, name: str, *, sizes: list[int], dtypes: list[str] | 
                     variants["against"] = str(Path(against).resolve())
                 elif against is not None:
                     skipped_against.add(dlabel)
-                if flat and first_dtype:
-                    b = _builtin_model(art / f"builtin_{first_dtype}.onnx", first_dtype)
+                if flat and first_dtype and rt.artifact == "onnx":
+                    b = _builtin_model(art / f"builtin_{first_dtype}_{flat[0].dim()}d.onnx", first_dtype,
+                                       flat[0].dim())
                     if b is not None:
                         variants["builtin"] = str(b)
                 rows.append(case_row)
                 cases.append({"label": case_row.label, "inputs": str(inputs), "count": len(flat), "layout": layout,
+                              "consts": sorted(consts),
                               "attrs": attrs, "variants": variants,
                               "dtypes": [str(t.dtype).replace("torch.", "") for t in flat]})
-        order = sorted(range(len(rows)), key=lambda k: (rows[k].dtype, rows[k].size))
+        order = sorted(range(len(rows)), key=lambda k: (rows[k].dtype, 0 if use_shapes else rows[k].size))
         rows = [rows[k] for k in order]
         cases = [cases[k] for k in order]
     if skipped_against:
         report.notes.append(f"--against {against} was not timed for {', '.join(sorted(skipped_against))}: "
                             "its inputs have other dtypes or count")
-    job = {"threads": threads, "libraries": [str(built.library)], "budget": budget, "spread": spread,
+    job = {"runtime": rt.name, "threads": threads, "libraries": libraries, "budget": budget, "spread": spread,
            "spin": spin, "cases": cases,
            "eager": {"kind": "op", "workspace": str(ws.root), "folder": folder} if eager else None}
     with ui.step(f"measuring {len(cases)} case(s) in a child process ({threads} thread(s), up to {budget:g} s each)"):
@@ -462,11 +589,10 @@ def bench_op(ws: Workspace, name: str, *, sizes: list[int], dtypes: list[str] | 
 
 
 def bench_model(ws: Workspace, model_path: Path, *, threads: int, budget: float = 2.0, spread: float = 0.05,
-                timeout: float = 600.0, eager: bool = True, spin: bool = False) -> BenchReport:
-    from opkit.build.driver import build
-
-    with ui.step("building the op library"):
-        built = build(ws)
+                timeout: float = 600.0, eager: bool = True, spin: bool = False,
+                runtime: str = "onnxruntime") -> BenchReport:
+    rt = _runtime(runtime)
+    libraries = _build_for(ws, rt)
     with ui.step("importing torch and the model"):
         from opkit.build.specs import add_to_path, import_ops
         from opkit.spec.decorator import record_calls, registered_ops
@@ -481,6 +607,9 @@ def bench_model(ws: Workspace, model_path: Path, *, threads: int, budget: float 
 
     with torch.no_grad(), record_calls() as calls:
         mf.model.eval()(*mf.example_inputs)
+    if rt.artifact != "onnx":  # e.g. ExecuTorch: its own programs of the model and of the references
+        return _bench_model_programs(ws, rt, mf, model_path, art, sorted(calls), libraries=libraries,
+                                     threads=threads, budget=budget, spread=spread, timeout=timeout, eager=eager)
     with ui.step("exporting the model with the op library, and decomposed (references as standard ONNX ops)"):
         from opkit.export.decompose import decompose_export
         from opkit.export.driver import export
@@ -503,9 +632,11 @@ def bench_model(ws: Workspace, model_path: Path, *, threads: int, budget: float 
         except ExportError as exc:
             row.errors["onnx"] = exc.what
         _save_inputs(list(mf.example_inputs), art / "inputs")
-    report = BenchReport(str(model_path), "model", threads, env=_versions() | {"ort_spinning": spin})
+    report = BenchReport(str(model_path), "model", threads, env=_versions(rt) | {"ort_spinning": spin},
+                         runtime=rt.name)
     report.notes.append("ops in the model: " + (", ".join(sorted(calls)) or "none"))
-    job = {"threads": threads, "libraries": [str(built.library)], "budget": budget, "spread": spread, "spin": spin,
+    job = {"runtime": rt.name, "threads": threads, "libraries": libraries, "budget": budget, "spread": spread,
+           "spin": spin,
            "cases": [{"label": row.label, "inputs": str(art / "inputs"), "count": len(mf.example_inputs),
                       "layout": [], "attrs": {}, "variants": variants,
                       "dtypes": [str(t.dtype).replace("torch.", "") for t in mf.example_inputs]}],
@@ -513,3 +644,33 @@ def bench_model(ws: Workspace, model_path: Path, *, threads: int, budget: float 
     with ui.step(f"measuring in a child process ({threads} thread(s), up to {budget:g} s)"):
         child = run_child(job, art / "job", timeout)
     return _finish(report, [row], child, f"benchmarking {model_path}", sorted(calls))
+
+
+def _bench_model_programs(ws: Workspace, rt: Any, mf: Any, model_path: Path, art: Path, calls: list[str], *,
+                          libraries: list[str], threads: int, budget: float, spread: float, timeout: float,
+                          eager: bool) -> BenchReport:
+    """`opkit bench model.py` in a runtime that runs its own program format (rt.bench_model_programs)."""
+    from opkit.spec.decorator import registered_ops
+
+    row = Row("example inputs", None, ",".join(sorted({str(t.dtype).replace("torch.", "")
+                                                       for t in mf.example_inputs})),
+              " ".join("x".join(map(str, t.shape)) for t in mf.example_inputs))
+    with ui.step(f"exporting the model for {rt.short}, with the kernels and with the references"):
+        native, ref, why = rt.bench_model_programs(mf, registered_ops(), art)
+        variants = {"native": str(native)}
+        if ref is not None:
+            variants["onnx"] = str(ref)
+        else:
+            row.errors["onnx"] = why or "the references did not export"
+        _save_inputs(list(mf.example_inputs), art / "inputs")
+    report = BenchReport(str(model_path), "model", threads, env=_versions(rt), runtime=rt.name,
+                         reference=f"lowered to {rt.short}'s own kernels")
+    report.notes.append("ops in the model: " + (", ".join(calls) or "none"))
+    job = {"runtime": rt.name, "threads": threads, "libraries": libraries, "budget": budget, "spread": spread,
+           "cases": [{"label": row.label, "inputs": str(art / "inputs"), "count": len(mf.example_inputs),
+                      "layout": [], "attrs": {}, "variants": variants,
+                      "dtypes": [str(t.dtype).replace("torch.", "") for t in mf.example_inputs]}],
+           "eager": {"kind": "model", "workspace": str(ws.root), "model": str(model_path.resolve())} if eager else None}
+    with ui.step(f"measuring in a child process ({threads} thread(s), up to {budget:g} s)"):
+        child = run_child(job, art / "job", timeout)
+    return _finish(report, [row], child, f"benchmarking {model_path}", calls)

@@ -1,4 +1,4 @@
-"""Measures in a child process of opkit: ONNX Runtime sessions (with the op library) and torch eager.
+"""Measures in a child process of opkit: sessions of one runtime (with its op library) and torch eager.
 
 Usage: python -m opkit.bench.worker JOB.json; writes result.json beside the job after every case,
 so a crash leaves what was measured. A kernel that crashes takes down only this process.
@@ -16,17 +16,8 @@ from typing import Any
 from opkit.bench.measure import measure
 
 
-def _session(ort: Any, model: str, threads: int, libraries: list[str], spin: bool = True) -> Any:
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    if not spin:
-        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    for lib in libraries:
-        so.register_custom_ops_library(lib)
-    return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+def _session(rt: Any, model: str, threads: int, libraries: list[str], spin: bool = True) -> Any:
+    return rt.open(model, libraries, {"threads": threads, "spin": spin, "sequential": True})
 
 
 def _load_inputs(folder: str, count: int, dtypes: list[str] | None = None) -> list:
@@ -39,14 +30,6 @@ def _load_inputs(folder: str, count: int, dtypes: list[str] | None = None) -> li
 
             arrays[k] = arrays[k].view(ml_dtypes.bfloat16)
     return arrays
-
-
-def _ort_value(ort: Any, a: Any) -> Any:
-    import numpy as np
-
-    if a.dtype.name == "bfloat16":
-        return ort.OrtValue.ortvalue_from_numpy_with_onnx_type(a.view(np.uint16), onnx_element_type=16)  # BFLOAT16
-    return ort.OrtValue.ortvalue_from_numpy(a)
 
 
 def _to_torch(torch: Any, a: Any) -> Any:
@@ -90,7 +73,9 @@ class _Eager:
         args: dict[str, Any] = {}
         it = iter(tensors)
         for name, kind, count in case["layout"]:
-            if kind == "tensor":
+            if kind == "const":  # the constant inputs, loaded once (the models hold them as initializers)
+                args[name] = _to_torch(torch, _load_inputs(str(Path(case["inputs"]) / f"const_{name}"), 1)[0])
+            elif kind == "tensor":
                 args[name] = next(it)
             elif kind == "list":
                 args[name] = [next(it) for _ in range(count)]
@@ -106,12 +91,14 @@ class _Eager:
 
 
 def main(job_path: str) -> int:
-    import onnxruntime as ort
+    from opkit.runtimes import get
 
     job = json.loads(Path(job_path).read_text())
+    rt = get(job.get("runtime", "onnxruntime"))
     threads = int(job["threads"])
     out_path = Path(job_path).with_name("result.json")
-    result: dict[str, Any] = {"cases": [], "ort_version": ort.__version__, "threads": threads, "error": None,
+    result: dict[str, Any] = {"cases": [], "runtime": rt.name, "version": rt.version(), "threads": threads,
+                              "error": None,
                               "load_before": os.getloadavg()[0]}
 
     def save() -> None:
@@ -133,18 +120,12 @@ def main(job_path: str) -> int:
             try:
                 key = f"{name}:{model}"
                 if key not in sessions:
-                    sessions[key] = _session(ort, model, threads, job["libraries"] if name != "builtin" else [],
+                    sessions[key] = _session(rt, model, threads, job["libraries"] if name != "builtin" else [],
                                              spin=bool(job.get("spin", True)))
                 sess = sessions[key]
-                names = [i.name for i in sess.get_inputs()]
-                if any(a.dtype.name == "bfloat16" for a in arrays):  # ORT's Python API takes no bfloat16 numpy
-                    feeds = {n: _ort_value(ort, a) for n, a in zip(names, arrays)}
-                    sess.run_with_ort_values(None, feeds)
-                    fns[name] = (lambda s=sess, f=feeds: s.run_with_ort_values(None, f))
-                else:
-                    feeds = {n: a for n, a in zip(names, arrays)}
-                    sess.run(None, feeds)  # fails here rather than inside the timing loop
-                    fns[name] = (lambda s=sess, f=feeds: s.run(None, f))
+                fn = sess.bind(arrays)
+                fn()  # fails here rather than inside the timing loop
+                fns[name] = fn
             except Exception as exc:
                 row["errors"][name] = f"{type(exc).__name__}: {str(exc).strip()[:500]}"
         if eager is not None and case.get("eager", True):

@@ -99,15 +99,16 @@ class Diagnostic:
     message: str
 
 
-def up_to_date(tools: Tools, build_dir: Path) -> bool:
-    """Whether ninja has nothing to do (a dry run: nothing is built)."""
-    proc = subprocess.run([tools.ninja, "-C", str(build_dir), "-n"], capture_output=True, text=True)
+def up_to_date(tools: Tools, build_dir: Path, targets: list[str] | None = None) -> bool:
+    """Whether ninja has nothing to do for `targets` (default: every target); a dry run: nothing is built."""
+    proc = subprocess.run([tools.ninja, "-C", str(build_dir), "-n", *(targets or [])], capture_output=True, text=True)
     return proc.returncode == 0 and "no work to do" in proc.stdout
 
 
-def build(tools: Tools, build_dir: Path, *, verbose: bool = False) -> tuple[bool, str, list[Diagnostic]]:
-    """Run ninja; stream its progress. Returns (ok, output, compiler errors)."""
-    proc = subprocess.Popen([tools.ninja, "-C", str(build_dir)], stdout=subprocess.PIPE,
+def build(tools: Tools, build_dir: Path, *, verbose: bool = False,
+          targets: list[str] | None = None) -> tuple[bool, str, list[Diagnostic]]:
+    """Run ninja (every target, or only `targets`); stream its progress. Returns (ok, output, compiler errors)."""
+    proc = subprocess.Popen([tools.ninja, "-C", str(build_dir), *(targets or [])], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, errors="replace")
     lines: list[str] = []
     assert proc.stdout is not None

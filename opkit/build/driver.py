@@ -10,9 +10,13 @@ from pathlib import Path
 from opkit import ui
 from opkit.build import cmake
 from opkit.build.headers import ensure_headers
+from opkit.build.libraries import cmake_defs as library_defs
+from opkit.build.libraries import libraries_of
 from opkit.build.lock import build_lock, library_lock
 from opkit.build.specs import cache_payload, load_specs
 from opkit.build.workspace import Workspace
+from opkit.codegen.executorch import render_executorch
+from opkit.codegen.executorch import unsupported as executorch_unsupported
 from opkit.codegen.render import kernel_signature, render_kernel_file, render_library
 from opkit.codegen.writer import FileManager
 from opkit.errors import BuildError, WorkspaceError
@@ -29,6 +33,11 @@ class BuildResult:
     seconds: float
     variant: str
     timings: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, Path] = field(default_factory=dict)  # other runtimes' libraries: kind -> file
+
+    def library_for(self, kind: str) -> Path:
+        """The library a runtime loads: "ort" (libopkit_ops.so) or another runtime's (e.g. "openvino")."""
+        return self.library if kind == "ort" else self.extra[kind]
 
 
 def variant_name(sanitize: bool) -> str:
@@ -37,6 +46,7 @@ def variant_name(sanitize: bool) -> str:
 
 def generate(ws: Workspace, specs: list[OpSpec], hashes: dict[str, str], *, dry_run: bool = False) -> FileManager:
     files = render_library(specs)
+    files |= render_executorch([s for s in specs if not executorch_unsupported(s)])
     protected = tuple(ws.ops_dir / s.folder for s in specs)
     fm = FileManager(ws.generated_dir, dry_run=dry_run, protected=protected)
     for rel, text in sorted(files.items()):
@@ -46,15 +56,24 @@ def generate(ws: Workspace, specs: list[OpSpec], hashes: dict[str, str], *, dry_
     fm.write("specs.json", cache_payload(specs, hashes))
     fm.remove_stale("src", (".cc",))
     fm.remove_stale("include", (".h",))
+    fm.remove_stale("openvino", (".cc",))
     fm.remove_stale("skeletons", (".cc",))
+    fm.remove_stale("executorch/src", (".cc",))
     return fm
 
 
 def build(ws: Workspace, *, sanitize: bool = False, native_arch: bool = False, verbose: bool = False,
-          force_import: bool = False, hold: contextlib.ExitStack | None = None) -> BuildResult:
-    """Generate the glue and build the library. With `hold` (opkit test / verify), the library is held for
-    the caller (a shared library_lock entered on `hold` before the build lock is released): a later build
-    that would rewrite it waits until the caller's ExitStack closes. Do not call it again while holding."""
+          force_import: bool = False, runtimes: list[str] | tuple[str, ...] | None = ("ort",),
+          hold: contextlib.ExitStack | None = None) -> BuildResult:
+    """Generate the glue and build the libraries of `runtimes` (library kinds: "ort" = libopkit_ops.so,
+    "openvino" = the OpenVINO extension, "torch" = the PyTorch op library, "torch-cpp" = that plus its schemas
+    library and C++ runner); None: every library whose runtime is installed (`opkit build`), except the torch
+    ones, which build only when asked (a CMake project of their own: opkit.build.torchlib).
+    With `hold` (opkit test / verify), the library is held for the caller (a shared library_lock entered on
+    `hold` before the build lock is released): a later build that would rewrite it waits until the caller's
+    ExitStack closes. Do not call it again while holding."""
+    from opkit.build import runtimes as rt_libs
+
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     variant = variant_name(sanitize)
@@ -80,8 +99,15 @@ def build(ws: Workspace, *, sanitize: bool = False, native_arch: bool = False, v
                              expected=kernel_signature(s),
                              fix=f"copy the skeleton from {ws.rel(ws.generated_dir / 'skeletons' / (s.folder + '.cc'))}"
                                  " (written now) and fill in the maths")
+        kinds = rt_libs.kinds(runtimes)
+        if runtimes is not None:  # asked for: an op the runtime cannot carry is an error
+            rt_libs.check_supported(kinds, specs)
+        else:  # every installed runtime: such an op is left out of that runtime's library, with a note
+            for line in rt_libs.left_out(kinds, specs):
+                ui.info(line)
         tools = cmake.find_tools()
         headers = ensure_headers()
+        libraries = libraries_of(specs)
         defs = {
             "OPKIT_GENERATED_DIR:PATH": str(ws.generated_dir),
             "OPKIT_ORT_INCLUDE_DIR:PATH": str(headers.include_dir),
@@ -89,24 +115,40 @@ def build(ws: Workspace, *, sanitize: bool = False, native_arch: bool = False, v
             "OPKIT_LIBRARY_DIR:PATH": str(ws.library_path(variant).parent),
             "OPKIT_SANITIZE:BOOL": "ON" if sanitize else "OFF",
             "OPKIT_NATIVE_ARCH:BOOL": "ON" if native_arch else "OFF",
-        }
+        } | rt_libs.cmake_defs() | library_defs(libraries)
         t = time.perf_counter()
         cmake.configure(tools, ws.root, ws.variant_dir(variant), defs)
         timings["configure"] = time.perf_counter() - t
         t = time.perf_counter()
         with contextlib.ExitStack() as rewriting:
-            if not cmake.up_to_date(tools, ws.variant_dir(variant)):  # wait for runs using the library
+            # The ONNX Runtime library is also built for the torch kinds: it compiles fast and reports a kernel's
+            # compile errors before the torch glue (about 9 s per op) does.
+            targets = rt_libs.targets(kinds) or rt_libs.targets(["ort"])
+            if not cmake.up_to_date(tools, ws.variant_dir(variant), targets):  # wait for runs using the library
                 rewriting.enter_context(library_lock(ws.build_dir, shared=False))
-            ok, out, diags = cmake.build(tools, ws.variant_dir(variant), verbose=verbose)
+            ok, out, diags = cmake.build(tools, ws.variant_dir(variant), verbose=verbose, targets=targets)
         timings["compile"] = time.perf_counter() - t
         if not ok:
             raise _compile_error(ws, specs, out, diags, _last_built(ws, variant))
-        _record_built(ws, variant, specs)
         compiled = "no work to do" not in out
+        extra = {k: rt_libs.library_path(ws, variant, k) for k in kinds if k != "ort"}
+        if "torch-cpp" in extra:  # the same op library as "torch"
+            extra["torch"] = extra["torch-cpp"]
+        torch_kinds = [k for k in kinds if k in rt_libs.TORCH_KINDS]
+        if torch_kinds:
+            from opkit.build.torchlib import build_torch_library
+
+            lib, out, diags, ok = build_torch_library(
+                ws, specs, variant, tools, sanitize=sanitize, native_arch=native_arch, verbose=verbose,
+                timings=timings, cpp_runner="torch-cpp" in torch_kinds)
+            if not ok:
+                raise _compile_error(ws, specs, out, diags, _last_built(ws, variant), what="the PyTorch op library")
+            compiled = compiled or "no work to do" not in out
+        _record_built(ws, variant, specs)
         if hold is not None:
             hold.enter_context(library_lock(ws.build_dir, shared=True))
     return BuildResult(ws.library_path(variant), specs, fm.written, from_cache, compiled,
-                       time.perf_counter() - t0, variant, timings)
+                       time.perf_counter() - t0, variant, timings, extra)
 
 
 def _built_record(ws: Workspace, variant: str) -> Path:
@@ -135,9 +177,9 @@ def _record_built(ws: Workspace, variant: str, specs: list[OpSpec]) -> None:
 
 
 def _compile_error(ws: Workspace, specs: list[OpSpec], out: str, diags: list[cmake.Diagnostic],
-                   last_built: dict[str, str] | None = None) -> BuildError:
+                   last_built: dict[str, str] | None = None, what: str = "the op library") -> BuildError:
     if not diags:
-        return BuildError("building the op library failed", details=cmake._tail(out, 40),
+        return BuildError(f"building {what} failed", details=cmake._tail(out, 40),
                           fix="see the output above; `opkit build -v` shows every command")
     kernels = {str(ws.kernel_file(s.folder).resolve()): s for s in specs}
     first = next((d for d in diags if str(Path(d.file).resolve()) in kernels), diags[0])
@@ -154,5 +196,5 @@ def _compile_error(ws: Workspace, specs: list[OpSpec], out: str, diags: list[cma
                     kernel_signature(spec).replace("\n", "\n  "))
         fix = (f"if the spec changed, update the kernel's signature; a fresh skeleton is in "
                f"{ws.rel(ws.generated_dir / 'skeletons' / (spec.folder + '.cc'))}")
-    return BuildError(f"compiling the op library failed in {ws.rel(first.file)}",
+    return BuildError(f"compiling {what} failed in {ws.rel(first.file)}",
                       where=f"{ws.rel(first.file)}:{first.line}:{first.col}", details=details, fix=fix)

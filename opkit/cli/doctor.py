@@ -73,6 +73,22 @@ def run(args: argparse.Namespace) -> int:
     except OpkitError:
         rows.append(("--  ORT headers", "not cached yet", "`opkit build` downloads them (Debian's "
                      "libonnxruntime-dev 1.21), or set " + ENV_VAR))
+    from opkit.runtimes import DEFAULT, KNOWN, get
+
+    for name in KNOWN:  # each runtime: installed or not, its version, what a build for it needs
+        rt = get(name)
+        why = rt.missing()
+        needs = {"ort": "builds libopkit_ops.so (ORT headers + a C++ compiler)",
+                 "openvino": "builds libopkit_openvino.so (the openvino wheel's headers + CMake config)",
+                 "executorch": "builds libopkit_executorch.so (the executorch wheel's headers + CMake config; "
+                               "cmake >= 3.28) when named",
+                 None: "builds nothing"}.get(rt.library, f"builds its {rt.library} library")
+        if rt.cpp:
+            needs += "; and its C++ runner"
+        rows.append((("ok  " if why is None else "--  ") + f"runtime {name}",
+                     (f"{rt.version()}: " if why is None else f"not installed ({why}): ") + rt.label + "; " + needs +
+                     (" [default]" if name in DEFAULT else ""),
+                     "" if why is None else rt.install))
     if args.workspace or _has_workspace():
         from opkit.build.workspace import find_workspace
 

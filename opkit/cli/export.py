@@ -13,7 +13,18 @@ from opkit.errors import ExportError, NativeRunError, UsageError
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="a Python file defining `model`, `example_inputs` and optionally `dynamic_shapes`")
-    p.add_argument("-o", "--output", metavar="FILE.onnx", help="where to write the model (default: <model>.onnx)")
+    p.add_argument("-o", "--output", metavar="FILE.onnx", help="where to write the model (default: <model>.onnx; "
+                                                                 "<model>.xml with --runtime openvino, <model>.pte "
+                                                                 "with --runtime executorch, .pt / .pt2 with "
+                                                                 "torchscript / aoti)")
+    p.add_argument("--runtime", choices=("onnxruntime", "openvino", "torchscript", "aoti", "executorch"),
+                   default="onnxruntime",
+                   help="onnxruntime: an .onnx model (default); openvino: OpenVINO IR (.xml + .bin) with the custom "
+                        "nodes kept, read through opkit's OpenVINO extension (which it needs to be read again); "
+                        "torchscript: a TorchScript module (.pt, torch.jit.trace; deprecated upstream); aoti: an "
+                        "AOTInductor package (.pt2, torch.export). The .pt/.pt2 run with the PyTorch op library "
+                        "(docs/runtime-torch.md); executorch: an ExecuTorch program (.pte), each opkit op one custom "
+                        "call, run with libopkit_executorch.so")
     p.add_argument("--workspace", metavar="DIR", help="the workspace (default: nearest folder with ops/ above the model)")
     p.add_argument("--external-data", action="store_true",
                    help="keep the weights in FILE.onnx.data beside the model (default: one self-contained file)")
@@ -34,10 +45,26 @@ def run(args: argparse.Namespace) -> int:
     if not model_path.is_file():
         raise UsageError(f"no such model file: {model_path}",
                          fix="pass the path of a Python file defining `model` and `example_inputs`")
-    out = Path(args.output) if args.output else model_path.with_suffix(".onnx")
-    if out.suffix != ".onnx":
+    if args.runtime == "executorch":
+        return _export_executorch(args, model_path)
+    ov = args.runtime == "openvino"
+    suffix = {"onnxruntime": ".onnx", "openvino": ".xml", "torchscript": ".pt", "aoti": ".pt2"}[args.runtime]
+    out = Path(args.output) if args.output else model_path.with_suffix(suffix)
+    if ov and (args.decompose or out.suffix != ".xml"):
+        raise UsageError("--runtime openvino writes OpenVINO IR: an .xml file (and its .bin), without --decompose",
+                         got=str(out), fix="e.g. opkit export model.py --runtime openvino -o model.xml")
+    if args.runtime in ("torchscript", "aoti") and (args.decompose or out.suffix != suffix):
+        raise UsageError(f"--runtime {args.runtime} writes a {suffix} file, without --decompose", got=str(out),
+                         fix=f"e.g. opkit export model.py --runtime {args.runtime} -o model{suffix}")
+    if args.runtime == "onnxruntime" and out.suffix != ".onnx":
         raise UsageError(f"the output must be an .onnx file, got {out}", fix="e.g. -o model.onnx")
+    if ov:
+        from opkit.runtimes import get
+
+        get("openvino").require()
     ws = find_workspace(start=model_path.resolve().parent, explicit=args.workspace)
+    if args.runtime in ("torchscript", "aoti"):
+        return _export_torch(args.runtime, model_path, out, ws)
     with ui.step("importing torch and the model"):
         import torch
 
@@ -54,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
 
         eager = flatten_outputs(mf.model(*mf.example_inputs))
     called = sorted(calls)
+    if ov:
+        return _export_ir(args, ws, mf, out)
     if not args.decompose:
         from opkit.export.legacy import export_model
 
@@ -96,13 +125,78 @@ def run(args: argparse.Namespace) -> int:
     return _check(dec.path, mf, eager)
 
 
+def _export_executorch(args: argparse.Namespace, model_path: Path) -> int:
+    """opkit export model.py --runtime executorch -o model.pte."""
+    from opkit.build.workspace import find_workspace
+    from opkit.runtimes import get
+
+    if args.decompose:
+        raise UsageError("--decompose writes an ONNX model; it does not combine with --runtime executorch")
+    get("executorch").require()
+    out = Path(args.output) if args.output else model_path.with_suffix(".pte")
+    if out.suffix != ".pte":
+        raise UsageError(f"an ExecuTorch program is a .pte file, got {out}", fix="e.g. -o model.pte")
+    ws = find_workspace(start=model_path.resolve().parent, explicit=args.workspace)
+    with ui.step("importing torch and the model"):
+        from opkit.build.specs import add_to_path, import_ops
+        from opkit.spec.decorator import registered_ops
+        from opkit.verify.modelfile import load_model_file
+
+        add_to_path(ws)
+        mf = load_model_file(model_path, ws.root)
+        import_ops(ws)
+    mf.model.eval()
+    from opkit.runtimes.executorch.pte import export_program
+
+    with ui.step("exporting to ExecuTorch (torch.export -> edge -> .pte)"):
+        program = export_program(mf.model, mf.example_inputs, out, registered_ops(), dynamic_shapes=mf.dynamic_shapes)
+    print(f"wrote {out} ({len(program.operators)} operator(s); opkit ops: {', '.join(program.custom) or 'none'})")
+    if program.custom:
+        print("run it with the kernel library loaded: libopkit_executorch.so from `opkit build --runtime executorch` "
+              "(Python: ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL) before loading the program)")
+    return 0
+
+
+def _export_ir(args: argparse.Namespace, ws, mf, out: Path) -> int:  # noqa: ANN001 - Workspace, ModelFile
+    """ONNX export -> OpenVINO's ONNX frontend with the extension (a child process) -> IR (.xml + .bin)."""
+    from opkit.build.driver import build
+    from opkit.export.legacy import export_model
+    from opkit.runtimes import get
+    from opkit.runtimes.base import Prepare
+    from opkit.runtimes.child import crash_error, run_worker
+    from opkit.spec.decorator import registered_ops
+
+    with ui.step("building the OpenVINO extension"):
+        lib = build(ws, runtimes=["openvino"]).library_for("openvino")
+    art = ws.build_dir / "export" / out.stem
+    art.mkdir(parents=True, exist_ok=True)
+    with ui.step(f"exporting to ONNX (torch.onnx, {args.exporter})"):
+        ex = export_model(mf.model, mf.example_inputs, art / "model.onnx", registered_ops(),
+                          dynamic_shapes=mf.dynamic_shapes, opset=args.opset, exporter=args.exporter)
+    onnx_file = get("openvino").prepare(Prepare(onnx_path=ex.path, onnx_model=ex.model))
+    with ui.step("converting to OpenVINO IR (OpenVINO's ONNX frontend + the extension, child process)"):
+        child = run_worker({"model": str(onnx_file), "libraries": [str(lib)], "xml": str(out.resolve())}, art,
+                           module="opkit.runtimes.openvino.save")
+    if child.crashed:
+        raise crash_error(f"converting {ex.path} to OpenVINO IR", child, [], runtime="OpenVINO")
+    if child.error:
+        raise NativeRunError("OpenVINO could not read the exported model with the extension",
+                             details=child.error[:2000], fix="`opkit verify model.py --runtime openvino` shows which "
+                             "op fails and why")
+    print(f"wrote {out} + {out.with_suffix('.bin').name} (OpenVINO IR; custom: "
+          f"{', '.join(child.result.get('custom', [])) or 'none'})")
+    print(f"reading it needs the extension: core.add_extension({str(lib)!r}) before core.read_model "
+          f"(C++: ov::Core::add_extension), or `opkit run {out} --runtime openvino`")
+    return 0
+
+
 def _check(path: Path, mf, eager: list) -> int:
     """Run the decomposed model in a stock onnxruntime (child process, no library); compare with eager."""
     import numpy as np
 
     from opkit.verify.compare import compare
     from opkit.verify.driver import save_inputs, to_numpy
-    from opkit.verify.native import crash_error, run_worker
+    from opkit.runtimes.child import crash_error, run_worker
 
     art = path.parent / f".{path.stem}.check"
     save_inputs(list(mf.example_inputs), art / "inputs")
@@ -128,3 +222,27 @@ def _check(path: Path, mf, eager: list) -> int:
     print("decomposed model matches eager in a stock onnxruntime: PASS" if ok else "FAIL: the decomposed model "
           "differs from eager")
     return 0 if ok else 1
+
+
+def _export_torch(runtime: str, model_path: Path, out: Path, ws) -> int:  # noqa: ANN001 - a Workspace
+    """A .pt (TorchScript) or .pt2 (AOTInductor) of the model: each opkit op one call of its torch op."""
+    with ui.step("importing torch and the model"):
+        from opkit.build.specs import add_to_path, import_ops
+        from opkit.torchop.export import export_aoti, export_torchscript
+        from opkit.verify.modelfile import load_model_file
+
+        add_to_path(ws)
+        mf = load_model_file(model_path, ws.root)
+        import_ops(ws)
+    if runtime == "torchscript":
+        with ui.step("exporting to TorchScript (torch.jit.trace; torch.jit is deprecated upstream: prefer "
+                     "--runtime aoti)"):
+            how = export_torchscript(mf.model, mf.example_inputs, out)
+        print(f"wrote {out} (torch.jit.{how})")
+    else:
+        cached = export_aoti(mf.model, mf.example_inputs, mf.dynamic_shapes, out, ws.build_dir / "torch-cache")
+        print(f"wrote {out} (AOTInductor package{', from the cache' if cached else ''})")
+    print("run it with the PyTorch op library: in Python opkit.load_native() (or torch.ops.load_library of "
+          "libopkit_torch.so) before loading it; in C++ libtorch load libopkit_torch_schemas.so and "
+          "libopkit_torch.so (`opkit build --torch`; docs/runtime-torch.md)")
+    return 0

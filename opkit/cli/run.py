@@ -1,4 +1,5 @@
-"""opkit run model.onnx --input x=x.npy --output-dir out/: run a model through opkit-runner (C++)."""
+"""opkit run model.onnx --input x=x.npy --output-dir out/: run a model through a runtime's C++ runner
+(opkit-runner for ONNX Runtime, the default; opkit-ov-runner for OpenVINO)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                        "nearest folder with ops/ above the current one)")
     p.add_argument("--threads", type=int, metavar="N", help="ONNX Runtime intra-op threads")
     p.add_argument("--repeat", type=int, default=1, metavar="N", help="run N times and report the best time")
+    p.add_argument("--runtime", default="onnxruntime", metavar="NAME",
+                   help="whose C++ runner: onnxruntime (opkit-runner, default), openvino (opkit-ov-runner; "
+                        "--library then names an OpenVINO extension) or executorch (opkit-et-runner: a .pte, "
+                        "its inputs in the order given, outputs written as <k>.npy)")
+
+
+def _known() -> dict[str, str]:
+    from opkit.runtimes import KNOWN
+
+    return KNOWN
 
 
 def _inputs(items: list[str]) -> dict[str, Path]:
@@ -42,8 +53,14 @@ def _inputs(items: list[str]) -> dict[str, Path]:
 
 def run(args: argparse.Namespace) -> int:
     from opkit.build.workspace import find_workspace
-    from opkit.native.runner import build_for_cli, run_runner
+    from opkit.runtimes import get
 
+    rt = get(args.runtime if args.runtime.endswith("-cpp") else f"{args.runtime}-cpp") \
+        if f"{args.runtime}-cpp" in _known() or args.runtime.endswith("-cpp") else get(args.runtime)
+    if not rt.cpp:
+        raise UsageError(f"the runtime {rt.name} has no C++ runner", expected="onnxruntime, openvino or executorch",
+                         fix="`opkit verify --runtime NAME` runs a model in any runtime")
+    rt.require()
     model = Path(args.model)
     if not model.is_file():
         raise UsageError(f"no such model file: {model}", fix="export one with `opkit export model.py -o model.onnx`")
@@ -66,20 +83,19 @@ def run(args: argparse.Namespace) -> int:
         else:
             from opkit.build.driver import build
 
-            with ui.step(f"building the op library of {ws.root}"):
-                libraries = [build(ws).library]
-    runner = build_for_cli(ws.build_dir if ws else None)
+            with ui.step(f"building the op library of {ws.root}" + (f" ({rt.library})" if rt.library != "ort" else "")):
+                libraries = [build(ws, runtimes=[rt.library]).library_for(rt.library)]
     out_dir = Path(args.output_dir)
-    res = run_runner(runner, model.resolve(), libraries=[p.resolve() for p in libraries], inputs=inputs,
-                     output_dir=out_dir, threads=args.threads, repeat=args.repeat)
+    res = rt.run_files(ws.build_dir if ws else None, model.resolve(), libraries=[p.resolve() for p in libraries],
+                       inputs=inputs, output_dir=out_dir, threads=args.threads, repeat=args.repeat)
     if res.crashed and res.returncode != 0:
-        raise NativeRunError(f"opkit-runner died running {model} ({res.crashed})", details=res.message,
+        raise NativeRunError(f"{rt.label} died running {model} ({res.crashed})", details=res.message,
                              fix="a kernel crashed: `opkit verify --sanitize` finds out-of-bounds accesses")
     if res.returncode == 2:
-        raise UsageError(f"opkit-runner refused the inputs of {model}", details=res.message,
+        raise UsageError(f"{rt.label} refused the inputs of {model}", details=res.message,
                          fix="pass one --input NAME=FILE.npy per model input, with the dtype and shape it expects")
     if res.returncode != 0:
-        raise NativeRunError(f"ONNX Runtime failed to run {model}", details=res.message,
+        raise NativeRunError(f"{rt.label} failed to run {model}", details=res.message,
                              fix="a model with custom nodes needs its op library (--library or a workspace)")
     print(res.stdout.rstrip())
     return 0

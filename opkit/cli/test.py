@@ -20,7 +20,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, metavar="S", help="time limit per case in seconds (default 60)")
     p.add_argument("--backend", choices=("native", "python"), default="native",
                    help="native: the built kernels (default); python: the references inside ONNX Runtime "
-                        "(onnxruntime-extensions), e.g. to check the test setup before the kernel exists")
+                        "(onnxruntime-extensions), e.g. to check the test setup before the kernel exists; "
+                        "the same as --runtime python")
+    p.add_argument("--runtime", action="append", metavar="NAME",
+                   help="the runtime(s) to run the cases in: onnxruntime (default), openvino, python, or all "
+                        "(every installed one with a Python API); repeatable")
     p.add_argument("--strict", action="store_true",
                    help="fail (exit 1) when an op passed but left something untested: an optional input never "
                         "absent, a listed attribute value never run, ... (the report's `ok (incomplete: ...)`)")
@@ -33,6 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from opkit.build.workspace import find_workspace
     from opkit.errors import UsageError
+    from opkit.runtimes import runtime_names
     from opkit.testing.driver import DEFAULT_TIMEOUT, run_tests
 
     if args.timeout is not None and args.timeout <= 0:
@@ -41,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     ws = find_workspace(explicit=args.workspace)
     report = run_tests(ws, args.ops or None, seed=args.seed, sanitize=args.sanitize,
                        timeout=args.timeout or DEFAULT_TIMEOUT, case=args.case,
-                       backend=args.backend, strict=args.strict)
+                       runtimes=runtime_names(args.runtime, args.backend), strict=args.strict)
     print(report.render(verbose=args.verbose or args.case is not None))
     if args.json:
         Path(args.json).write_text(json.dumps(report.to_dict(), indent=1))

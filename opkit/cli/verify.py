@@ -1,4 +1,4 @@
-"""opkit verify model.py: export the whole model, run it in ONNX Runtime with the library, compare."""
+"""opkit verify model.py: export the whole model, run it in each chosen runtime with the library, compare."""
 
 from __future__ import annotations
 
@@ -24,11 +24,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="export and run eagerly again even if only kernels changed since the last verify")
     p.add_argument("--backend", choices=("native", "python"), default="native",
                    help="native: the built op library (default); python: each op's reference inside ONNX Runtime "
-                        "via onnxruntime-extensions, no library built (kernels may be unwritten)")
+                        "via onnxruntime-extensions, no library built (kernels may be unwritten); "
+                        "the same as --runtime python")
     p.add_argument("--exporter", choices=("dynamo", "legacy"), default="dynamo",
                    help="dynamo: torch.export-based (default); legacy: the TorchScript exporter (dynamo=False)")
     p.add_argument("--no-native", action="store_true",
-                   help="skip the second run through opkit-runner (C++, no Python in the process)")
+                   help="skip the C++ runners (opkit-runner and the other runtimes' C++ runners: no Python in the "
+                        "process)")
+    from opkit.runtimes import add_runtime_argument
+
+    add_runtime_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,9 +47,11 @@ def run(args: argparse.Namespace) -> int:
     ws = find_workspace(start=model.resolve().parent, explicit=args.workspace)
     from opkit.verify.driver import verify
 
-    report = verify(model, ws, sanitize=args.sanitize, timeout=args.timeout, opset=args.opset, native=not args.no_native,
-                    fresh=args.fresh,
-                    backend=args.backend, exporter=args.exporter)
+    from opkit.runtimes import runtime_names
+
+    report = verify(model, ws, sanitize=args.sanitize, timeout=args.timeout, opset=args.opset,
+                    native=not args.no_native, fresh=args.fresh, exporter=args.exporter,
+                    runtimes=runtime_names(args.runtime, args.backend))
     print(report.render())
     if args.json:
         Path(args.json).write_text(json.dumps(report.to_dict(), indent=1))

@@ -65,11 +65,16 @@ def _bars(items: list[tuple[str, float]]) -> list[dict[str, Any]]:
 
 def verify_view(report: Any, graph: Any) -> dict[str, Any]:
     runtimes: dict[str, list[dict[str, Any]]] = {}
+    versions: dict[str, str] = {}
+    known = {rt.get("name"): rt for rt in getattr(report, "runtimes", [])}  # {"name", "label", "version"}
     for r in report.runs:  # one section per runtime, in the order the runs happened
         runtimes.setdefault(r.where, []).append({
             "label": r.label, "ok": r.ok, "inputs": " ".join(_shape(s) for s in r.input_shapes) or "none",
             "outputs": [_comparison_view(c) for c in r.comparisons]})
-    sections = [{"where": w, "ok": all(run["ok"] for run in runs), "runs": runs,
+        rt = known.get(getattr(r, "runtime", None))
+        if rt:
+            versions[r.where] = f"{rt['name']} {rt.get('version') or ''}".strip()
+    sections = [{"where": w, "version": versions.get(w, ""), "ok": all(run["ok"] for run in runs), "runs": runs,
                  "anchor": f"runtime-{k}"} for k, (w, runs) in enumerate(runtimes.items())]
     total = sum(report.timings.values())
     return {

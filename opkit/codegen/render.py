@@ -61,16 +61,33 @@ def _infer_type_expr(spec: OpSpec, t) -> str:
     return f"opkit::glue::input_type_or(sctx, {k}, opkit::glue::onnx_type<{t.typevar}>())"
 
 
+def _input_param(spec: OpSpec, i, mu: str = "") -> str:
+    e = _cpp_elem(spec, i.type)
+    wrapper = "Variadic" if i.variadic else "Optional" if i.optional else "Input"
+    return f"{mu}const opkit::{wrapper}<{e}>& {i.name}"
+
+
+def state_type(spec: OpSpec) -> str:
+    """The prepared state's type as the op struct names it: State<T> (one per dtype combination) or State."""
+    tvs = [t.name for t in spec.typevars]
+    return f"State<{', '.join(tvs)}>" if tvs else "State"
+
+
 def compute_params(spec: OpSpec, *, maybe_unused: bool = False) -> str:
     mu = "[[maybe_unused]] " if maybe_unused else ""
     parts = [f"{mu}opkit::Context& ctx", f"{mu}const Attrs& attrs"]
-    for i in spec.inputs:
-        e = _cpp_elem(spec, i.type)
-        wrapper = "Variadic" if i.variadic else "Optional" if i.optional else "Input"
-        parts.append(f"{mu}const opkit::{wrapper}<{e}>& {i.name}")
+    if spec.has_prepare:
+        parts.append(f"{mu}const {state_type(spec)}& state")
+    parts.extend(_input_param(spec, i, mu) for i in spec.inputs)
     for o in spec.outputs:
         parts.append(f"{mu}opkit::Output<{_cpp_elem(spec, o.type)}>& {o.name}")
     return ", ".join(parts)
+
+
+def prepare_params(spec: OpSpec, *, maybe_unused: bool = False) -> str:
+    """prepare's parameters: the attributes and the inputs declared constant."""
+    mu = "[[maybe_unused]] " if maybe_unused else ""
+    return ", ".join([f"{mu}const Attrs& attrs"] + [_input_param(spec, i, mu) for i in spec.constant_inputs])
 
 
 def template_params(spec: OpSpec) -> str:
@@ -81,7 +98,12 @@ def kernel_signature(spec: OpSpec) -> str:
     """The definition a kernel file must provide, as it would be written there."""
     tp = template_params(spec)
     head = f"template <{tp}>\n" if tp else ""
-    return f"{head}void {spec.name}::compute({compute_params(spec)})"
+    compute = f"{head}void {spec.name}::compute({compute_params(spec)})"
+    if not spec.has_prepare:
+        return compute
+    st = state_type(spec)
+    return (f"{head}struct {spec.name}::{'State' if not tp else st.split('<')[0]} {{ ... }};\n"
+            f"{head}{spec.name}::{st} {spec.name}::prepare({prepare_params(spec)})\n{compute}")
 
 
 def _alloc_lines(spec: OpSpec, out: Output) -> list[str]:
@@ -164,7 +186,12 @@ def op_view(spec: OpSpec) -> dict[str, Any]:
             fetch = f'const opkit::Optional<{e}> {i.name} = io.optional<{e}>({n}, "{i.name}", {rank});'
         else:
             fetch = f'const opkit::Input<{e}> {i.name} = io.required<{e}>({n}, "{i.name}", {rank});'
-        inputs.append({"name": i.name, "fetch": fetch})
+        const_fetch = ""
+        if i.constant:
+            kind = "optional" if i.optional else "required"
+            wrapper = "Optional" if i.optional else "Input"
+            const_fetch = f'const opkit::{wrapper}<{e}> {i.name} = cio.{kind}<{e}>({n}, "{i.name}", {rank});'
+        inputs.append({"name": i.name, "fetch": fetch, "const_fetch": const_fetch})
     outputs = [{
         "name": o.name, "index": n, "cpp": _cpp_elem(spec, o.type), "onnx_type": _infer_type_expr(spec, o.type),
         "alloc": _alloc_lines(spec, o), "infer": _infer_lines(spec, o),
@@ -186,8 +213,10 @@ def op_view(spec: OpSpec) -> dict[str, Any]:
         "template_params": template_params(spec),
         "compute_params": compute_params(spec),
         "glue_template_params": ", ".join(f"typename {t}" for t in tvs) or "typename Unused",
+        "glue_template_args": ", ".join(tvs) or "Unused",
         "compute_template_args": f"<{', '.join(tvs)}>" if tvs else "",
-        "compute_call_args": ", ".join(["ctx", "attrs"] + [i.name for i in spec.inputs] +
+        "compute_call_args": ", ".join(["ctx", "attrs"] + (["state"] if spec.has_prepare else []) +
+                                       [i.name for i in spec.inputs] +
                                        [o.name for o in spec.outputs]),
         "combos": [", ".join(DTYPES[c[t]].cpp for t in tvs) for c in combos] if tvs else ["void"],
         "combo_comments": [", ".join(f"{t}={c[t]}" for t in tvs) or "no type variables" for c in combos],
@@ -197,7 +226,29 @@ def op_view(spec: OpSpec) -> dict[str, Any]:
             for i in spec.inputs),
         "output_onnx_types": ", ".join(_onnx_type_expr(spec, o.type) for o in spec.outputs),
         "has_shape_inference": any(o["infer"] for o in outputs),
+        "has_prepare": spec.has_prepare,
+        "state_type": state_type(spec),
+        "prepare_params": prepare_params(spec),
+        "prepare_args": ", ".join(["attrs"] + [i.name for i in spec.constant_inputs]),
+        "constant_names": ", ".join(i.name for i in spec.constant_inputs),
+        "constant_indices": [n for n, i in enumerate(spec.inputs) if i.constant],
     }
+
+
+def library_var(name: str) -> str:
+    """The CMake variable stem of a library: OPKIT_LIB_<VAR>_INCLUDE_DIR, _DIR, _LIBRARY."""
+    return name.upper().replace("-", "_")
+
+
+def library_views(specs: Sequence[OpSpec]) -> list[dict[str, str]]:
+    from opkit.spec.libraries import LIBRARIES
+
+    users: dict[str, list[str]] = {}
+    for s in specs:
+        for n in s.libraries:
+            users.setdefault(n, []).append(s.name)
+    return [{"name": n, "var": library_var(n), "pip": LIBRARIES[n].pip, "define": LIBRARIES[n].define,
+             "users": ", ".join(u)} for n, u in users.items()]
 
 
 def library_info(specs: Sequence[OpSpec]) -> dict[str, Any]:
@@ -217,15 +268,22 @@ def render_library(specs: Sequence[OpSpec]) -> dict[str, str]:
     files = {
         "include/opkit/kernel.h": render("cpp/kernel.h.j2"),
         "include/opkit/math.h": render("cpp/math.h.j2"),
+        "include/opkit/shapes.h": render("cpp/shapes.h.j2"),
         "include/opkit/glue.h": render("cpp/glue.h.j2", dtypes=list(DTYPES.values())),
         "src/register.cc": render("cpp/register.cc.j2", ops=views, library_name=f"lib{LIBRARY_TARGET}.so",
                                   info_literal=f'"OPKIT_INFO" R"opkit({info})opkit"'),
         "exports.map": render("cpp/exports.map.j2"),
-        "opkit_ops.cmake": render("cpp/ops.cmake.j2", ops=views, target=LIBRARY_TARGET),
+        "opkit_ops.cmake": render("cpp/ops.cmake.j2", ops=views, target=LIBRARY_TARGET,
+                                  libraries=library_views(specs)),
     }
+    if any("openblas" in s.libraries for s in specs):
+        files["include/opkit/blas.h"] = render("cpp/blas.h.j2")
     for v in views:
         files[f"include/{v['folder']}.opkit.h"] = render("cpp/op.h.j2", op=v)
         files[f"src/{v['folder']}.glue.cc"] = render("cpp/op_glue.cc.j2", op=v)
+    from opkit.codegen.openvino import render_openvino  # the OpenVINO extension: same kernels, its own glue
+
+    files.update(render_openvino(specs, views, library_info(specs)))
     return files
 
 
@@ -234,9 +292,17 @@ def render_kernel_file(spec: OpSpec, body: str | None = None) -> str:
     if body is None:
         tp = template_params(spec)
         head = f"template <{tp}>\n" if tp else ""
-        body = (f"{head}void {spec.name}::compute({compute_params(spec, maybe_unused=True)}) {{\n"
-                f"  // Write the maths here; see opkit's docs, \"Kernel API\" (docs/kernel-api.md).\n"
-                f"  throw opkit::NotImplemented(name);\n}}\n")
+        body = ""
+        if spec.has_prepare:
+            st = state_type(spec)
+            body = (f"// What prepare computes once per node from the constant inputs "
+                    f"({', '.join(i.name for i in spec.constant_inputs)}); see docs/kernel-state.md.\n"
+                    f"{head}struct {spec.name}::{st.split('<')[0]} {{\n}};\n\n"
+                    f"{head}{spec.name}::{st} {spec.name}::prepare({prepare_params(spec, maybe_unused=True)}) {{\n"
+                    f"  return {{}};\n}}\n\n")
+        body += (f"{head}void {spec.name}::compute({compute_params(spec, maybe_unused=True)}) {{\n"
+                 f"  // Write the maths here; see opkit's docs, \"Kernel API\" (docs/kernel-api.md).\n"
+                 f"  throw opkit::NotImplemented(name);\n}}\n")
     return render("cpp/kernel.cc.j2", name=spec.name, folder=spec.folder, body=body)
 
 

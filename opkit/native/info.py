@@ -41,9 +41,13 @@ def read_library_info(path: Path | str) -> dict[str, Any]:
 def render_info(path: Path, info: dict[str, Any]) -> str:
     api = info.get("ort_api_version")
     lines = [f"library:         {path}",
-             f"built by:        opkit {info.get('opkit_version', '?')}",
-             f"ORT API version: {api} (loads in onnxruntime >= 1.{api}; older ones refuse it with an error)",
-             f"ops:             {len(info.get('ops', []))}"]
+             f"built by:        opkit {info.get('opkit_version', '?')}"]
+    if info.get("runtime") == "openvino":  # libopkit_openvino.so (opkit/codegen/openvino.py)
+        lines.append("runtime:         OpenVINO extension (ov::Core::add_extension; the ONNX frontend maps the "
+                     "custom nodes to its ops)")
+    else:
+        lines.append(f"ORT API version: {api} (loads in onnxruntime >= 1.{api}; older ones refuse it with an error)")
+    lines.append(f"ops:             {len(info.get('ops', []))}")
     for op in info.get("ops", []):
         lines.append(f"  {op.get('domain')}::{op.get('name')} (opset version {op.get('version')})")
         lines.append(f"    {op.get('signature')}")

@@ -145,7 +145,7 @@ def run_runner(runner: Runner, model: Path, *, libraries: list[Path] | tuple = (
                output_dir: Path, threads: int | None = None, repeat: int = 1,
                timeout: float | None = None) -> RunnerResult:
     """Run the runner once (a child process). Never raises for a failing run: see RunnerResult."""
-    from opkit.verify.native import signal_name
+    from opkit.runtimes.child import signal_name
 
     output_dir.mkdir(parents=True, exist_ok=True)
     json_path = output_dir / "runner.json"
@@ -159,7 +159,7 @@ def run_runner(runner: Runner, model: Path, *, libraries: list[Path] | tuple = (
         cmd += ["--threads", str(threads)]
     if repeat > 1:
         cmd += ["--repeat", str(repeat)]
-    from opkit.verify.native import DEFAULT_TIMEOUT
+    from opkit.runtimes.child import DEFAULT_TIMEOUT
 
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace",

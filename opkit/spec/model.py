@@ -80,10 +80,14 @@ class Input:
     # An optional input written without "= None" (needed before a variadic input, which has no
     # default): callers pass None explicitly.
     no_default: bool = False
+    # Declared constant (`constant=` in the decorator): a weight, an initializer in the model. The
+    # kernel's prepare stage reads it once per node; compute receives the prepared state.
+    constant: bool = False
 
     def __post_init__(self) -> None:
         assert not (self.optional and self.variadic), self
         assert self.optional or not self.no_default, self
+        assert not (self.constant and self.variadic), self
 
     @property
     def text(self) -> str:
@@ -195,6 +199,12 @@ class OpSpec:
     # The torch op this op stands in for at export ("aten::cummax", "mylib::scale.twice"): every call
     # of that op in a model becomes this op's custom node (`opkit adopt` writes it; see docs/adopt.md).
     adopts: str | None = None
+    # Native libraries the kernel links (names from opkit.build.libraries.LIBRARIES, e.g. "openblas").
+    libraries: tuple[str, ...] = ()
+    # The work of one call, for `opkit bench` (GFLOP/s, GB/s): Python expressions over the inputs'
+    # shapes, e.g. "2 * x.numel() * weight[0]"; see opkit.spec.work.
+    flops: str | None = None
+    bytes: str | None = None
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -221,6 +231,15 @@ class OpSpec:
     @property
     def cpp_id(self) -> str:
         return self.name
+
+    @property
+    def constant_inputs(self) -> tuple[Input, ...]:
+        """The inputs the prepare stage reads (empty: the op has no prepare stage)."""
+        return tuple(i for i in self.inputs if i.constant)
+
+    @property
+    def has_prepare(self) -> bool:
+        return any(i.constant for i in self.inputs)
 
     def input(self, name: str) -> Input:
         return next(i for i in self.inputs if i.name == name)

@@ -8,6 +8,7 @@ the nearest working alternative.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import difflib
 import inspect
 import keyword
@@ -263,6 +264,10 @@ def parse_op(
     outputs: Sequence[str] | None = None,
     shapes: Mapping[str, Any] | None = None,
     adopts: str | None = None,
+    constant: Sequence[str] | str | None = None,
+    libraries: Sequence[str] | str | None = None,
+    flops: str | None = None,
+    bytes: str | None = None,
 ) -> OpSpec:
     """Turn the decorator's arguments and the reference function into an OpSpec."""
     file, first_line, lines = _param_lines(fn)
@@ -489,11 +494,18 @@ def parse_op(
                             fix="use a fixed dtype for the output instead, e.g. Tensor['int64']"
                             if used_out else f"remove {tv!r} from types=")
 
+    inputs = _mark_constant(inputs, constant, dec_loc)
+    libs = _parse_libraries(libraries, dec_loc)
+    for key, expr in (("flops", flops), ("bytes", bytes)):
+        if expr is not None:
+            check_work_expr(key, expr, [i.name for i in inputs if not i.variadic], [a.name for a in attrs], dec_loc)
+
     doc = inspect.getdoc(fn) or ""
     return OpSpec(
         name=name, domain=domain, version=version, py_name=fn.__name__,
         typevars=tuple(typevars.values()), inputs=tuple(inputs), attrs=tuple(attrs), outputs=outs,
-        param_order=tuple(order), doc=doc, loc=def_loc, adopts=adopts,
+        param_order=tuple(order), doc=doc, loc=def_loc, adopts=adopts, libraries=libs, flops=flops,
+        bytes=bytes,
     )
 
 
@@ -512,3 +524,71 @@ def _parse_adopts(adopts: Any, name: str, domain: str, loc: SourceLoc) -> str:
                         expected="an op defined outside opkit (aten, or a C++/torch.library extension)",
                         got=repr(adopts), fix="adopt the original op, or put this op in another domain")
     return f"{ns}::{op_name}" if overload in (None, "default") else f"{ns}::{op_name}.{overload}"
+
+
+def _mark_constant(inputs: list[Input], constant: Sequence[str] | str | None, loc: SourceLoc) -> list[Input]:
+    """``constant=("weight", "bias")``: the inputs the kernel's prepare stage reads."""
+    if constant is None:
+        return inputs
+    names = [constant] if isinstance(constant, str) else list(constant)
+    by_name = {i.name: i for i in inputs}
+    for n in names:
+        if not isinstance(n, str) or n not in by_name:
+            raise SpecError(f"constant= names {n!r}, which is not a tensor input", where=loc,
+                            expected="names of tensor inputs: " + ", ".join(by_name), got=repr(n),
+                            fix=_suggest(str(n), list(by_name)) if isinstance(n, str) else "pass input names")
+        if by_name[n].variadic:
+            raise SpecError(f"constant= names the variadic input {n!r}", where=loc,
+                            expected="single (required or optional) tensor inputs", got=repr(n),
+                            fix="declare the weights as separate inputs")
+    if len(set(names)) != len(names):
+        raise SpecError("constant= lists an input twice", where=loc, got=repr(tuple(names)))
+    if len(names) == len(inputs):
+        raise SpecError("constant= names every tensor input", where=loc,
+                        expected="at least one input that varies per call (the data)", got=repr(tuple(names)),
+                        fix="an op of constants only is a constant: compute it ahead of time")
+    return [dataclasses.replace(i, constant=i.name in names) for i in inputs]
+
+
+def _parse_libraries(libraries: Sequence[str] | str | None, loc: SourceLoc) -> tuple[str, ...]:
+    from opkit.spec.libraries import LIBRARIES
+
+    if libraries is None:
+        return ()
+    names = [libraries] if isinstance(libraries, str) else list(libraries)
+    for n in names:
+        if n not in LIBRARIES:
+            raise SpecError(f"libraries= names an unknown library {n!r}", where=loc,
+                            expected="one of " + ", ".join(sorted(LIBRARIES)), got=repr(n),
+                            fix=_suggest(str(n), sorted(LIBRARIES)) if isinstance(n, str) else "pass names")
+    return tuple(dict.fromkeys(names))
+
+
+_WORK_NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant, ast.Name, ast.Load, ast.Subscript,
+               ast.Attribute, ast.Call, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Pow, ast.USub,
+               ast.Mod)
+
+
+def check_work_expr(key: str, expr: Any, inputs: Sequence[str], attrs: Sequence[str], loc: SourceLoc) -> None:
+    """flops= / bytes=: an arithmetic expression over inputs (x[-1], x.numel(), x.nbytes, x.itemsize) and
+    attributes, evaluated by `opkit bench` on each case's shapes (opkit.spec.work)."""
+    example = '"2 * x.numel() // x[-1] * weight[0] * weight[1]"'
+    if not isinstance(expr, str):
+        raise SpecError(f"{key}= must be a string expression", where=loc, expected=example, got=repr(expr))
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError as exc:
+        raise SpecError(f"{key}= is not a Python expression: {exc.msg}", where=loc, expected=example,
+                        got=repr(expr)) from None
+    allowed = set(inputs) | set(attrs)
+    for node in ast.walk(tree):
+        if not isinstance(node, _WORK_NODES):
+            raise SpecError(f"{key}= may use arithmetic, inputs and attributes only", where=loc, expected=example,
+                            got=f"{type(node).__name__} in {expr!r}")
+        if isinstance(node, ast.Name) and node.id not in allowed:
+            raise SpecError(f"{key}= uses {node.id!r}, which is not an input or attribute", where=loc,
+                            expected="one of " + ", ".join(allowed), got=repr(expr),
+                            fix=_suggest(node.id, sorted(allowed)))
+        if isinstance(node, ast.Attribute) and node.attr not in ("numel", "nbytes", "itemsize", "rank"):
+            raise SpecError(f"{key}=: unknown property .{node.attr}", where=loc,
+                            expected="x.numel(), x.nbytes, x.itemsize, x.rank or x[i]", got=repr(expr))

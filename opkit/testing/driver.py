@@ -54,8 +54,11 @@ def select_ops(ops: dict[str, Any], names: list[str] | None) -> list[Any]:
     return chosen
 
 
-def repro_command(ws: Workspace, op: Any, case: str, seed: int, sanitize: bool, timeout: float) -> str:
+def repro_command(ws: Workspace, op: Any, case: str, seed: int, sanitize: bool, timeout: float,
+                  runtime: str | None = None) -> str:
     cmd = ["opkit", "test", op.spec.name, "--case", case, "--seed", str(seed)]
+    if runtime:
+        cmd += ["--runtime", runtime]
     if sanitize:
         cmd.append("--sanitize")
     if timeout != DEFAULT_TIMEOUT:
@@ -118,7 +121,7 @@ def _fake_outputs(op: Any, args: dict[str, Any]) -> list[tuple[list, str]]:
     return res
 
 
-def _save_case(folder: Path, op: Any, case: Case) -> None:
+def _save_case(folder: Path, op: Any, case: Case, output_ranks: list[int] | None = None) -> None:
     from opkit.testing.onnxmodel import feeds_and_model
     from opkit.testing.worker import _save
 
@@ -132,7 +135,12 @@ def _save_case(folder: Path, op: Any, case: Case) -> None:
         a = to_numpy(t)
         _save(folder / f"in_{k}.npy", a)
         meta.append((name, str(t.dtype).removeprefix("torch.")))
-    (folder / "meta.json").write_text(json.dumps({"inputs": meta, "label": case.label, "inputs_text": case.describe()}))
+    (folder / "meta.json").write_text(json.dumps({"inputs": meta, "label": case.label, "inputs_text": case.describe(),
+                                                  "output_ranks": output_ranks or []}))
+    # The call itself, for the runtimes that call the torch op rather than run the ONNX model (torch).
+    import torch
+
+    torch.save([case.args[n] for n in op.spec.param_order], folder / "args.pt")
 
 
 def _load_out(path: Path, dtype: str) -> np.ndarray:
@@ -161,10 +169,11 @@ def _value_problem(got: np.ndarray, want: np.ndarray, rtol: float, atol: float) 
 
 
 def run_tests(ws: Workspace, names: list[str] | None = None, **options: Any) -> TestReport:
-    """Run the op's cases in ONNX Runtime: the native kernels, or (backend="python") the references
-    registered as onnxruntime-extensions Python ops, which needs no build. Each op's report says what its
-    cases never exercised (its coverage holes); with `strict`, an op with holes fails the run.
-    The library it builds stays as built until it is done (a concurrent build waits), and one opkit test
+    """Run the ops' cases in each chosen runtime (opkit.runtimes, default ONNX Runtime): the native
+    kernels, or (runtime "python", the older backend="python") the references registered as
+    onnxruntime-extensions Python ops, which needs no build. Each op's report says what its cases never
+    exercised (its coverage holes); with `strict`, an op with holes fails the run.
+    The libraries it builds stay as built until it is done (a concurrent build waits), and one opkit test
     of a workspace runs at a time (build/test/ is shared)."""
     with contextlib.ExitStack() as held:
         return _run_tests(ws, names, held=held, **options)
@@ -172,22 +181,29 @@ def run_tests(ws: Workspace, names: list[str] | None = None, **options: Any) -> 
 
 def _run_tests(ws: Workspace, names: list[str] | None, *, held: contextlib.ExitStack, seed: int = 0,
                sanitize: bool = False, timeout: float = DEFAULT_TIMEOUT, case: str | None = None, threads: int = 2,
-               backend: str = "native", strict: bool = False) -> TestReport:
+               backend: str = "native", strict: bool = False, runtimes: list[str] | None = None) -> TestReport:
     from opkit.build.driver import build
     from opkit.build.lock import run_lock
+    from opkit.runtimes import choose
     from opkit.testing.runner import run_cases
 
     t_start = time.perf_counter()
-    python = backend == "python"
-    if python and sanitize:
-        raise UsageError("--sanitize checks native kernels; the Python backend runs none",
-                         fix="drop --sanitize or --backend python")
-    library = ""
-    if not python:
-        with ui.step("building the op library" + (" (sanitizers)" if sanitize else "")):
-            built = build(ws, sanitize=sanitize, hold=held)
-        ui.detail(f"{'built' if built.compiled else 'up to date'}: {built.library}")
-        library = str(built.library)
+    if runtimes is None:
+        runtimes = ["python"] if backend == "python" else ["onnxruntime"]
+    chosen = choose(runtimes, need="cases")
+    for rt in chosen:
+        if sanitize and not rt.sanitize:
+            raise UsageError(f"--sanitize cannot run in the runtime {rt.name}: {rt.no_sanitize_why}",
+                             fix=f"drop --sanitize or --runtime {rt.name}" +
+                                 (" (--backend python)" if rt.name == "python" else ""))
+    kinds = list(dict.fromkeys(rt.library for rt in chosen if rt.library))
+    built = None
+    if kinds:
+        with ui.step("building the op librar" + ("y" if kinds == ["ort"] else "ies (" + ", ".join(kinds) + ")") +
+                     (" (sanitizers)" if sanitize else "")):
+            built = build(ws, sanitize=sanitize, runtimes=kinds, hold=held)
+        ui.detail(f"{'built' if built.compiled else 'up to date'}: " +
+                  ", ".join(str(built.library_for(k)) for k in kinds))
     held.enter_context(run_lock(ws.build_dir / "test.lock", "opkit test"))
     with ui.step("importing torch and the specs"):
         import torch
@@ -203,167 +219,185 @@ def _run_tests(ws: Workspace, names: list[str] | None, *, held: contextlib.ExitS
         from opkit.testing.sanitize import sanitizer_env
 
         env = sanitizer_env(cxx=None)
-    report = TestReport(seed=seed, sanitize=sanitize, library=library or "python backend (onnxruntime-extensions)",
-                        strict=strict)
+    library = ", ".join(str(built.library_for(k)) for k in kinds) if built else ""
+    if any(rt.library is None for rt in chosen):
+        library = ", ".join(filter(None, [library, "python backend (onnxruntime-extensions)"]))
+    report = TestReport(seed=seed, sanitize=sanitize, library=library,
+                        runtimes=[rt.name for rt in chosen], strict=strict)
     root = ws.build_dir / "test"
     for op in ops:
         spec = op.spec
         cfg = config_of(op)
-        res = OpResult(spec.name, spec.qualname)
-        report.ops.append(res)
         cases = make_cases(op, seed, case)
-        res.cases = len(cases)
         combos = ", ".join(f"{t.name} in {'/'.join(t.dtypes)}" for t in spec.typevars)
         ui.info(f"{spec.name}: {len(cases)} case(s){' (' + combos + ')' if combos else ''}")
         op_dir = root / spec.folder
         if case is None and op_dir.exists():
             shutil.rmtree(op_dir)
         expected: dict[str, tuple[list, list]] = {}
-        to_run: list[tuple[str, Path]] = []
-        variants: dict[tuple, dict] = {}
-        if python:
-            from opkit.verify.pyops import unsupported
-
-            why = unsupported(spec)
-            if why:
-                for c in cases:
-                    res.skipped += 1
-                    res.skips.append(f"case {c.extra['id']} [{c.label}]: Python backend: {'; '.join(why)}")
-                    res.results.append(CaseResult(c.extra["id"], c.label, c.describe(), "skipped"))
-                continue
+        prepared: list[tuple[str, Path]] = []
+        early: list[tuple[Case, str, str]] = []  # (case, kind, problem) failing before any runtime runs
+        skips: list[str] = []
+        skipped_ids: list[str] = []
         by_id: dict[str, Case] = {}
-
-        def fail(c: Case, kind: str, problem: str, where: str | None = None, log: str = "",
-                 max_abs: float | None = None) -> None:
-            res.failed += 1
-            res.results.append(CaseResult(c.extra["id"], c.label, c.describe(), "failed", max_abs))
-            res.failures.append(Failure(c.extra["id"], c.label, c.describe(), kind, problem,
-                                        repro_command(ws, op, c.extra["id"], seed, sanitize, timeout), where, log))
-
         for c in cases:
             cid = c.extra["id"]
             by_id[cid] = c
             if c.skipped:
-                res.skipped += 1
-                res.skips.append(f"case {cid} [{c.label}]: {c.skipped}")
-                res.results.append(CaseResult(cid, c.label, c.describe(), "skipped"))
+                skips.append(f"case {cid} [{c.label}]: {c.skipped}")
+                skipped_ids.append(cid)
                 continue
             try:
                 with torch.no_grad():
                     want = [to_numpy(t) for t in _outputs(op.torch_op(*[c.args[n] for n in spec.param_order]))]
             except Exception as exc:
-                fail(c, "reference", f"the reference raised {type(exc).__name__}: {str(exc).strip()[:300]} "
-                     "(if these inputs are invalid for the op, constrain them in the spec: see "
-                     "docs/testing.md, \"Constraining the generated inputs\")")
+                early.append((c, "reference", f"the reference raised {type(exc).__name__}: {str(exc).strip()[:300]} "
+                              "(if these inputs are invalid for the op, constrain them in the spec: see "
+                              "docs/testing.md, \"Constraining the generated inputs\")"))
                 continue
             try:
                 fake = _fake_outputs(op, c.args)
             except Exception as exc:
-                fail(c, "fake", f"the fake implementation raised {type(exc).__name__}: {str(exc).strip()[:300]} "
-                     "(an output whose size depends on the data needs @op.register_fake)")
+                early.append((c, "fake", f"the fake implementation raised {type(exc).__name__}: "
+                              f"{str(exc).strip()[:300]} (an output whose size depends on the data needs "
+                              "@op.register_fake)"))
                 continue
             expected[cid] = (want, fake)
             folder = op_dir / f"case{cid}"
-            _save_case(folder, op, c)
-            if python:
-                import onnx
+            _save_case(folder, op, c, [len(shape) for shape, _ in fake])
+            prepared.append((cid, folder))
 
-                from opkit.errors import BackendUnsupportedError
-                from opkit.verify.pyops import prepare_model
+        for rt in chosen:
+            res = OpResult(spec.name, spec.qualname, runtime=rt.name)
+            report.ops.append(res)
+            res.cases = len(cases)
+            res.skipped = len(skips)
+            res.skips = list(skips)
+            res.results = [CaseResult(cid, by_id[cid].label, by_id[cid].describe(), "skipped") for cid in skipped_ids]
 
-                try:
-                    _, vs = prepare_model(onnx.load(str(folder / "model.onnx")), [spec],
-                                          folder / "model.python.onnx")
-                except BackendUnsupportedError as exc:
-                    res.skipped += 1
-                    res.skips.append(f"case {cid} [{c.label}]: Python backend: {exc.details or exc.what}")
-                    res.results.append(CaseResult(cid, c.label, c.describe(), "skipped"))
-                    continue
-                for v in vs:
-                    variants[(v["op_type"], tuple(sorted(v["combo"].items())))] = v
-            to_run.append((cid, folder))
+            def fail(c: Case, kind: str, problem: str, where: str | None = None, log: str = "",
+                     res: OpResult = res, rt_name: str = rt.name, max_abs: float | None = None) -> None:
+                res.failed += 1
+                res.results.append(CaseResult(c.extra["id"], c.label, c.describe(), "failed", max_abs))
+                res.failures.append(Failure(c.extra["id"], c.label, c.describe(), kind, problem,
+                                            repro_command(ws, op, c.extra["id"], seed, sanitize, timeout,
+                                                          rt_name if len(chosen) > 1 or rt_name != "onnxruntime"
+                                                          else None), where, log))
 
-        last = [0.0, -1]
+            for c, kind, problem in early:
+                fail(c, kind, problem)
+            to_run, rt_skips, options, model_name = rt.prepare_cases(spec, prepared, ws.root, op)
+            if rt.narrows:  # NaN/Inf do not survive the runtime's narrowing of these dtypes: not the kernel's doing
+                lossy = {cid for cid, _ in to_run if _nonfinite_in(by_id[cid], set(rt.narrows))}
+                rt_skips += [(cid, f"{rt.name} computes {'/'.join(sorted(rt.narrows))} in "
+                                   f"{'/'.join(sorted(set(rt.narrows.values())))} and does not carry NaN/Inf "
+                                   "through that conversion") for cid in sorted(lossy)]
+                to_run = [(cid, f) for cid, f in to_run if cid not in lossy]
+            for cid, why in rt_skips:
+                res.skipped += 1
+                res.skips.append(f"case {cid} [{by_id[cid].label}]: {why}")
+                res.results.append(CaseResult(cid, by_id[cid].label, by_id[cid].describe(), "skipped"))
+            last = [0.0, -1]
 
-        def progress(done: int, total: int) -> None:
-            now = time.monotonic()
-            if done != last[1] and (done == total or now - last[0] > 2.0):
-                last[0], last[1] = now, done
-                ui.detail(f"{spec.name}: {done}/{total} case(s) run in ONNX Runtime")
+            def progress(done: int, total: int, last: list = last, rt_label: str = rt.short) -> None:
+                now = time.monotonic()
+                if done != last[1] and (done == total or now - last[0] > 2.0):
+                    last[0], last[1] = now, done
+                    ui.detail(f"{spec.name}: {done}/{total} case(s) run in {rt_label}")
 
-        python_ops = None
-        if python:
-            from opkit.verify.pyops import job_entry
-
-            python_ops = job_entry(ws.root, [op], list(variants.values()))
-        outcomes = run_cases(library, to_run, op_dir / "_runs", timeout=timeout, env=env,
-                             sanitize=sanitize, threads=threads, workspace=ws.root,
-                             progress=progress, python_ops=python_ops) if to_run else {}
-        for cid, folder in to_run:
-            c = by_id[cid]
-            out = outcomes.get(cid)
-            if out is None:
-                fail(c, "crash", "no result from the ONNX Runtime process")
-                continue
-            if out.crash:
-                kind = "timeout" if out.crash.startswith("timeout") else \
-                    "sanitizer" if "Sanitizer" in out.crash else "crash"
-                fail(c, kind, f"the kernel of {spec.qualname} {'hung' if kind == 'timeout' else 'crashed'}: "
-                     f"{out.crash}", out.where, out.log)
-                continue
-            if out.error:
-                fail(c, "ort error", out.error.strip()[:1000])
-                continue
-            want, fake = expected[cid]
-            problems: list[tuple[str, str]] = []
-            case_abs: float | None = None
-            for j, o in enumerate(spec.outputs):
-                dt = spec.resolve(o.type, c.combo)
-                path = folder / f"out_{j}.npy"
-                if not path.is_file():
-                    problems.append(("output", f"output {o.name!r} missing"))
-                    continue
-                got = _load_out(path, dt)
-                w = want[j]
-                fshape, fdtype = fake[j]
-                if len(fshape) != got.ndim or any(f is not None and f != g for f, g in zip(fshape, got.shape)):
-                    problems.append(("shape", f"output {o.name!r}: the kernel made shape {list(got.shape)}, the fake "
-                                              f"implementation says {['?' if f is None else f for f in fshape]}"))
-                if fdtype != DTYPES[dt].name:
-                    problems.append(("dtype", f"output {o.name!r}: the fake implementation says dtype {fdtype}, "
-                                              f"the spec {dt}"))
-                inferred = out.inferred[j] if out.inferred and j < len(out.inferred) else None
-                if inferred and o.shape is not None and o.shape.static:
-                    if len(inferred) != got.ndim or any(isinstance(d, int) and d != g
-                                                        for d, g in zip(inferred, got.shape)):
-                        problems.append(("shape", f"output {o.name!r}: ONNX Runtime's shape inference says "
-                                                  f"{inferred}, the kernel made {list(got.shape)}"))
-                if got.shape != w.shape:
-                    problems.append(("shape", f"output {o.name!r}: shape {list(got.shape)}, the reference gives "
-                                              f"{list(w.shape)}"))
-                    continue
-                from opkit.verify.compare import compare
-
-                cmp = compare(o.name, got, w, cfg.rtol, cfg.atol)
-                case_abs = max(case_abs or 0.0, cmp.max_abs)
-                if np.isfinite(cmp.max_abs) and cmp.max_abs > res.worst_abs:
-                    res.worst_abs, res.worst_case = cmp.max_abs, cid
-                if np.isfinite(cmp.max_rel):
-                    res.worst_rel = max(res.worst_rel, cmp.max_rel)
-                if not cmp.ok:
-                    detail = _value_problem(got, w, cmp.rtol, cmp.atol)
-                    problems.append(("values", f"output {o.name!r}: " + (f"{cmp.problem}; " if cmp.problem else "")
-                                     + detail))
-            if problems:
-                fail(c, problems[0][0], "; ".join(p for _, p in problems), max_abs=case_abs)
-            else:
-                res.passed += 1
-                res.results.append(CaseResult(cid, c.label, c.describe(), "passed", case_abs))
-        res.results.sort(key=lambda r: [int(p) if p.isdigit() else 0 for p in r.case.split(".")])
-        if case is None:  # one rerun case says nothing about coverage
-            res.coverage = coverage(op, plan_cases(op), cases, {cid for cid, _ in to_run})
+            libraries = [str(built.library_for(rt.library))] if rt.library and built else []
+            outcomes = run_cases(libraries, to_run, op_dir / f"_runs_{rt.name}", timeout=timeout, env=env,
+                                 sanitize=sanitize, threads=threads, workspace=ws.root, progress=progress,
+                                 runtime=rt.name, options=options, model_name=model_name) if to_run else {}
+            _judge(spec, cfg, res, rt, to_run, outcomes, by_id, expected, fail)
+            res.results.sort(key=lambda r: [int(p) if p.isdigit() else 0 for p in r.case.split(".")])
+            if case is None:  # one rerun case says nothing about coverage
+                res.coverage = coverage(op, plan_cases(op), cases, {cid for cid, _ in to_run})
     report.seconds = time.perf_counter() - t_start
     from opkit.codegen.writer import write_atomic
 
     write_atomic(root / "report.html", report.html())  # always; `opkit test --html FILE` copies it elsewhere too
     return report
+
+
+def _nonfinite_in(case: Case, dtypes: set[str]) -> bool:
+    """Whether a tensor argument of one of `dtypes` holds NaN or +-Inf."""
+    import torch
+
+    for v in case.args.values():
+        for t in (v if isinstance(v, list) else [v]):
+            if isinstance(t, torch.Tensor) and str(t.dtype).removeprefix("torch.") in dtypes and \
+                    t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                return True
+    return False
+
+
+def _judge(spec: Any, cfg: Any, res: OpResult, rt: Any, to_run: list[tuple[str, Path]], outcomes: dict,
+           by_id: dict[str, Case], expected: dict, fail: Any) -> None:
+    """Compare each case's outputs (values, shapes, dtypes) with the reference and the fake."""
+    from opkit.verify.compare import compare
+
+    for cid, folder in to_run:
+        c = by_id[cid]
+        out = outcomes.get(cid)
+        if out is None:
+            fail(c, "crash", f"no result from the {rt.name} process")
+            continue
+        if out.crash:
+            kind = "timeout" if out.crash.startswith("timeout") else \
+                "sanitizer" if "Sanitizer" in out.crash else "crash"
+            fail(c, kind, f"the kernel of {spec.qualname} {'hung' if kind == 'timeout' else 'crashed'} in "
+                 f"{rt.name}: {out.crash}", out.where, out.log)
+            continue
+        if out.error:
+            fail(c, f"{rt.name} error" if rt.name != "onnxruntime" else "ort error", out.error.strip()[:1000])
+            continue
+        want, fake = expected[cid]
+        problems: list[tuple[str, str]] = []
+        case_abs: float | None = None
+        for j, o in enumerate(spec.outputs):
+            dt = spec.resolve(o.type, c.combo)
+            path = folder / f"out_{j}.npy"
+            if not path.is_file():
+                problems.append(("output", f"output {o.name!r} missing"))
+                continue
+            got = _load_out(path, dt)
+            w = want[j]
+            fshape, fdtype = fake[j]
+            if len(fshape) != got.ndim or any(f is not None and f != g for f, g in zip(fshape, got.shape)):
+                problems.append(("shape", f"output {o.name!r}: the kernel made shape {list(got.shape)}, the fake "
+                                          f"implementation says {['?' if f is None else f for f in fshape]}"))
+            if fdtype != DTYPES[dt].name:
+                problems.append(("dtype", f"output {o.name!r}: the fake implementation says dtype {fdtype}, "
+                                          f"the spec {dt}"))
+            inferred = out.inferred[j] if out.inferred and j < len(out.inferred) else None
+            if inferred and o.shape is not None and o.shape.static:
+                if len(inferred) != got.ndim or any(isinstance(d, int) and d != g
+                                                    for d, g in zip(inferred, got.shape)):
+                    problems.append(("shape", f"output {o.name!r}: {rt.name}'s shape inference says "
+                                              f"{inferred}, the kernel made {list(got.shape)}"))
+            if got.shape != w.shape:
+                problems.append(("shape", f"output {o.name!r}: shape {list(got.shape)}, the reference gives "
+                                          f"{list(w.shape)}"))
+                continue
+            rtol, atol = cfg.rtol, cfg.atol
+            narrowed = rt.narrows.get(dt)
+            if narrowed:  # the runtime computes this dtype in a narrower one: compare at that one's tolerance
+                rtol = max(rtol if rtol is not None else DTYPES[dt].rtol, DTYPES[narrowed].rtol)
+                atol = max(atol if atol is not None else DTYPES[dt].atol, DTYPES[narrowed].atol)
+                res.narrowed.add(f"{dt} as {narrowed}")
+            cmp = compare(o.name, got, w, rtol, atol)
+            case_abs = max(case_abs or 0.0, cmp.max_abs)
+            if np.isfinite(cmp.max_abs) and cmp.max_abs > res.worst_abs:
+                res.worst_abs, res.worst_case = cmp.max_abs, cid
+            if np.isfinite(cmp.max_rel):
+                res.worst_rel = max(res.worst_rel, cmp.max_rel)
+            if not cmp.ok:
+                detail = _value_problem(got, w, cmp.rtol, cmp.atol)
+                problems.append(("values", f"output {o.name!r}: " + (f"{cmp.problem}; " if cmp.problem else "")
+                                 + detail))
+        if problems:
+            fail(c, problems[0][0], "; ".join(p for _, p in problems), max_abs=case_abs)
+        else:
+            res.passed += 1
+            res.results.append(CaseResult(cid, c.label, c.describe(), "passed", case_abs))

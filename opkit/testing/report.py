@@ -34,6 +34,7 @@ class CaseResult:
 class OpResult:
     name: str
     qualname: str
+    runtime: str = "onnxruntime"
     cases: int = 0
     passed: int = 0
     failed: int = 0
@@ -43,6 +44,7 @@ class OpResult:
     worst_case: str | None = None
     failures: list[Failure] = field(default_factory=list)
     skips: list[str] = field(default_factory=list)
+    narrowed: set[str] = field(default_factory=set)  # "float64 as float32": compared at the narrower tolerance
     coverage: Coverage | None = None  # None when not checked (a single --case)
     results: list[CaseResult] = field(default_factory=list)  # every case, in order
 
@@ -77,7 +79,8 @@ class TestReport:
     seed: int
     sanitize: bool
     library: str
-    ops: list[OpResult] = field(default_factory=list)
+    ops: list[OpResult] = field(default_factory=list)  # one per op and runtime
+    runtimes: list[str] = field(default_factory=lambda: ["onnxruntime"])
     seconds: float = 0.0
     strict: bool = False  # an incomplete op (coverage holes) fails the run
 
@@ -96,13 +99,15 @@ class TestReport:
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "complete": self.complete, "strict": self.strict, "seed": self.seed,
                 "sanitize": self.sanitize, "library": self.library, "seconds": round(self.seconds, 3),
-                "ops": [{"name": o.name, "qualname": o.qualname, "ok": o.ok, "complete": o.complete,
-                         "result": o.result(), "holes": o.holes,
+                "runtimes": self.runtimes,
+                "ops": [{"name": o.name, "qualname": o.qualname, "runtime": o.runtime, "ok": o.ok,
+                         "complete": o.complete, "result": o.result(), "holes": o.holes,
                          "skipped_by_valid": o.coverage.skipped_by_valid if o.coverage else 0,
                          "cases": o.cases, "passed": o.passed,
                          "failed": o.failed, "skipped": o.skipped, "worst_abs_err": o.worst_abs,
                          "worst_rel_err": o.worst_rel, "worst_case": o.worst_case,
-                         "failures": [asdict(f) for f in o.failures], "skips": o.skips} for o in self.ops]}
+                         "failures": [asdict(f) for f in o.failures], "skips": o.skips,
+                         "narrowed": sorted(o.narrowed)} for o in self.ops]}
 
     def html(self) -> str:
         """The self-contained HTML report (templates/report/test.html.j2)."""
@@ -115,7 +120,8 @@ class TestReport:
         for o in self.ops:
             shown = o.failures if verbose else o.failures[:max_failures]
             for f in shown:
-                lines.append(f"FAIL {o.name} case {f.case} [{f.label}] {f.inputs}")
+                on = f" in {o.runtime}" if len(self.runtimes) > 1 or o.runtime != "onnxruntime" else ""
+                lines.append(f"FAIL {o.name}{on} case {f.case} [{f.label}] {f.inputs}")
                 lines.append(f"  {f.kind}: {f.problem}")
                 if f.where:
                     lines.append(f"  at: {f.where}")
@@ -127,13 +133,20 @@ class TestReport:
                              "(-v shows all, --json FILE lists them)")
         if lines:
             lines.append("")
+        several = len(self.runtimes) > 1 or self.runtimes != ["onnxruntime"]
         rows = [("op", "cases", "passed", "failed", "skipped", "worst abs err", "worst rel err", "result")]
+        if several:
+            rows[0] = ("op", "runtime") + rows[0][1:]
         for o in self.ops:
-            rows.append((o.name, str(o.cases), str(o.passed), str(o.failed), str(o.skipped), f"{o.worst_abs:.3g}",
-                         f"{o.worst_rel:.3g}", o.result()))
+            rows.append((o.name, *([o.runtime] if several else []), str(o.cases), str(o.passed), str(o.failed),
+                         str(o.skipped), f"{o.worst_abs:.3g}", f"{o.worst_rel:.3g}", o.result()))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
         for r in rows:
             lines.append("  ".join(v.ljust(w) for v, w in zip(r, widths)) + "  " + r[-1])
+        for o in self.ops:
+            if o.narrowed:
+                lines.append(f"note: {o.name} in {o.runtime}: {', '.join(sorted(o.narrowed))} (the runtime computes "
+                             "in the narrower dtype; compared at its tolerance)")
         total = sum(o.cases for o in self.ops)
         failed = sum(o.failed for o in self.ops)
         lines.append("")

@@ -18,24 +18,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from opkit.testing.sanitize import parse_report
-from opkit.verify.native import signal_name
+from opkit.runtimes.child import signal_name
 
 
 @dataclass
 class Outcome:
-    error: str | None = None  # ONNX Runtime's error message
-    inferred: list | None = None  # output shapes from ORT's shape inference
+    error: str | None = None  # the runtime's error message
+    inferred: list | None = None  # output shapes from the runtime's shape inference
     crash: str | None = None  # "SIGSEGV", "timeout after 5 s", "AddressSanitizer: heap-buffer-overflow ..."
     where: str | None = None  # file:line of a sanitizer report, in the kernel when possible
     log: str = ""  # the tail of the child's stderr, for crashes
     seconds: float = 0.0
 
 
-def run_cases(library: str, cases: list[tuple[str, Path]], work: Path, *, timeout: float, env: dict | None = None,
-              sanitize: bool = False, threads: int = 2, workspace: Path | None = None,
-              progress: Callable[[int, int], None] | None = None,
-              python_ops: dict | None = None) -> dict[str, Outcome]:
-    """Run every (id, folder) case; return {id: Outcome}. Never raises for what the kernel does."""
+def run_cases(libraries: list[str], cases: list[tuple[str, Path]], work: Path, *, timeout: float,
+              env: dict | None = None, sanitize: bool = False, threads: int = 2, workspace: Path | None = None,
+              progress: Callable[[int, int], None] | None = None, runtime: str = "onnxruntime",
+              options: dict | None = None, model_name: str = "model.onnx") -> dict[str, Outcome]:
+    """Run every (id, folder) case in `runtime` (a name of opkit.runtimes with a Python API); return
+    {id: Outcome}. Never raises for what the kernel does."""
     work.mkdir(parents=True, exist_ok=True)
     results: dict[str, Outcome] = {}
     remaining = list(cases)
@@ -45,8 +46,8 @@ def run_cases(library: str, cases: list[tuple[str, Path]], work: Path, *, timeou
         launch += 1
         journal = work / f"journal{launch}.jsonl"
         journal.unlink(missing_ok=True)
-        job = {"library": library, "journal": str(journal), "threads": threads, "no_arena": sanitize,
-               "python_ops": python_ops,
+        job = {"runtime": runtime, "libraries": libraries, "journal": str(journal), "threads": threads,
+               "sanitize": sanitize, "options": options or {}, "model_name": model_name,
                "cases": [{"id": cid, "dir": str(d)} for cid, d in remaining]}
         job_path = work / f"job{launch}.json"
         job_path.write_text(json.dumps(job))

@@ -1,11 +1,12 @@
-"""Runs test cases (one-node models) in ONNX Runtime with the op library, in a child process of opkit.
+"""Runs test cases (one-node models) in one runtime (opkit.runtimes) with its op library, in a child
+process of opkit.
 
 A kernel that crashes or hangs takes down only this process; the parent knows which case was
 running from the journal. It imports no torch.
 Usage: python -m opkit.testing.worker JOB.json. The job names the library and the case folders
 (model.onnx, in_<k>.npy, meta.json each). Before each case the worker appends
 {"start": id} to the journal, after it {"done": id, ...} with ORT's error, if any, the output
-shapes from ONNX Runtime's shape inference, and the time; outputs go to out_<k>.npy.
+shapes from the runtime's shape inference, and the time; outputs go to out_<k>.npy.
 """
 
 from __future__ import annotations
@@ -38,25 +39,25 @@ def _save(path: Path, a) -> None:
 
 
 def main(job_path: str) -> int:
-    import onnxruntime as ort
+    from opkit.runtimes import get
 
     job = json.loads(Path(job_path).read_text())
     journal = open(job["journal"], "a", buffering=1)
+    rt = get(job.get("runtime", "onnxruntime"))
 
     def log(rec: dict) -> None:
         journal.write(json.dumps(rec) + "\n")
         journal.flush()
         os.fsync(journal.fileno())
 
-    library, model_name = job["library"], "model.onnx"
     current: dict = {"id": None}
-    if job.get("python_ops"):  # the Python backend: the references as onnxruntime-extensions ops
-        from opkit.verify.pyops import register_python_ops
 
-        def on_error(msg: str) -> None:  # a reference raised: record it for the case in flight
-            log({"done": current["id"], "error": msg, "inferred": None})
+    def on_error(msg: str) -> None:  # e.g. a Python reference raised: record it for the case in flight
+        log({"done": current["id"], "error": msg, "inferred": None})
 
-        library, model_name = register_python_ops(job["python_ops"], on_error), "model.python.onnx"
+    options = dict(job.get("options") or {}, threads=int(job.get("threads") or 2),
+                   sanitize=bool(job.get("sanitize")), on_error=on_error)
+    model_name = job.get("model_name", "model.onnx")
     for case in job["cases"]:
         cid, folder = case["id"], Path(case["dir"])
         current["id"] = cid
@@ -64,22 +65,16 @@ def main(job_path: str) -> int:
         rec: dict = {"done": cid, "error": None, "inferred": None}
         try:
             meta = json.loads((folder / "meta.json").read_text())
-            so = ort.SessionOptions()
-            so.log_severity_level = 3
-            so.intra_op_num_threads = int(job.get("threads") or 2)
-            if job.get("no_arena"):
-                so.enable_cpu_mem_arena = False  # so that AddressSanitizer sees each tensor's bounds
-            so.register_custom_ops_library(library)
-            sess = ort.InferenceSession(str(folder / model_name), so, providers=["CPUExecutionProvider"])
-            rec["inferred"] = [o.shape if isinstance(o.shape, list) else None for o in sess.get_outputs()]
-            feeds = {name: _load(folder / f"in_{k}.npy", dt) for k, (name, dt) in enumerate(meta["inputs"])}
+            sess = rt.open(str(folder / model_name), job.get("libraries", []), options)
+            rec["inferred"] = sess.inferred_shapes()
+            arrays = [_load(folder / f"in_{k}.npy", dt) for k, (name, dt) in enumerate(meta["inputs"])]
             t0 = time.perf_counter()
-            outs = sess.run(None, feeds)
+            outs = sess.run(arrays)
             rec["seconds"] = time.perf_counter() - t0
             for k, o in enumerate(outs):
                 _save(folder / f"out_{k}.npy", o)
-        except Exception as exc:  # an ORT error: reported to the parent, never a traceback
-            rec["error"] = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # the runtime's error: reported to the parent, never a traceback
+            rec["error"] = rt.error_text(f"{type(exc).__name__}: {exc}")
         log(rec)
     journal.close()
     return 0

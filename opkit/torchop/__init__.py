@@ -14,27 +14,13 @@ from typing import Any
 import torch
 
 from opkit.errors import SpecError
-from opkit.spec.model import ATTR_TORCH_SCHEMA, OpSpec
+from opkit.spec.model import OpSpec
+from opkit.torchop.schema import torch_schema
 
 _lock = threading.Lock()
 # torch_qualname -> (source file, torch op). torch refuses to define an op twice per process;
 # importing the same spec file again (e.g. under another module name) reuses its op.
 _DEFINED: dict[str, tuple[str, Any, dict]] = {}
-
-
-def torch_schema(spec: OpSpec) -> str:
-    """The torch.library schema: every parameter positional, no defaults (the Op wrapper fills them)."""
-    parts = []
-    for name in spec.param_order:
-        inp = next((i for i in spec.inputs if i.name == name), None)
-        if inp is not None:
-            t = "Tensor[]" if inp.variadic else "Tensor?" if inp.optional else "Tensor"
-        else:
-            t = ATTR_TORCH_SCHEMA[spec.attr(name).kind]
-        parts.append(f"{t} {name}")
-    outs = ", ".join("Tensor" for _ in spec.outputs)
-    ret = "Tensor" if len(spec.outputs) == 1 else f"({outs})"
-    return f"({', '.join(parts)}) -> {ret}"
 
 
 def _unalias(result: Any, args: tuple) -> Any:

@@ -115,7 +115,7 @@ def store(folder: Path, key: dict, meta: dict, eager_by_run: list[list[Any]]) ->
 
     import numpy as np
 
-    from opkit.verify.driver import to_numpy
+    from opkit.verify.arrays import to_numpy
 
     for k, outs in enumerate(eager_by_run):
         d = folder / f"run{k}" / "eager"
@@ -140,25 +140,25 @@ CACHED_PARTS = ["exported model", "input sets", "eager (PyTorch) outputs"]
 
 
 def verify_cached(entry: Cached, model_path: Path, ws: Workspace, built: Any, *, sanitize: bool,
-                  timeout: float | None, native: bool, timings: dict[str, float]) -> Any:
-    """The fast path of `opkit verify`: ORT run (child) + comparison against the cached eager outputs.
-    Imports no torch."""
+                  timeout: float | None, runtimes: list[Any], notes: list[str], timings: dict[str, float]) -> Any:
+    """The fast path of `opkit verify`: every runtime runs (child processes) and is compared against
+    the cached eager outputs. Imports no torch."""
     from opkit import ui
+    from opkit.runtimes.base import Prepare
     from opkit.verify import driver
     from opkit.verify.report import Report
 
     meta, art = entry.meta, entry.folder
     report = Report(model=str(model_path), library=str(built.library), exporter=meta["exporter"],
-                    opset=meta["opset"], ops=meta["ops"], timings=timings, artifacts=str(art), backend="native",
-                    onnx_model=str(entry.model), outputs=meta.get("outputs", []))
-    job_runs = [{"label": r["label"], "inputs": str(art / f"run{k}" / "inputs"),
-                 "outputs": str(art / f"run{k}" / "ort")} for k, r in enumerate(meta["runs"])]
+                    opset=meta["opset"], ops=meta["ops"], timings=timings, artifacts=str(art),
+                    backend=runtimes[0].backend, notes=list(notes), outputs=meta.get("outputs", []),
+                    onnx_model=str(entry.model))
     ui.info(f"reusing the cached export and eager outputs ({ws.rel(art / MANIFEST)}); `--fresh` re-exports")
-    job = {"model": str(entry.model), "libraries": [str(built.library)], "runs": job_runs}
-    driver.run_and_compare(report, job, ws=ws, model_path=model_path, model_file=entry.model, built=built,
-                           eager_by_run=[entry.eager_outputs(k) for k in range(len(job_runs))],
+    driver.run_and_compare(report, runtimes, Prepare(onnx_path=entry.model, workspace=ws.root, art=art),
+                           ws=ws, model_path=model_path, built=built, labels=[r["label"] for r in meta["runs"]],
+                           eager_by_run=[entry.eager_outputs(k) for k in range(len(meta["runs"]))],
                            shapes_by_run=[r["shapes"] for r in meta["runs"]], rtol=meta["rtol"], atol=meta["atol"],
-                           sanitize=sanitize, timeout=timeout, native=native, timings=timings, art=art,
+                           sanitize=sanitize, timeout=timeout, timings=timings, art=art,
                            compare_label="comparing with the cached PyTorch outputs")
     report.notes.extend(meta.get("notes", []))
     report.notes.append("from the cache (only kernels changed since the last verify): " + ", ".join(CACHED_PARTS) +

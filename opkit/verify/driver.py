@@ -1,4 +1,5 @@
-"""The verify pipeline: build -> eager -> export -> graph check -> ORT (child) -> compare -> other sizes."""
+"""The verify pipeline: build -> eager -> export -> graph check -> each chosen runtime (child process)
+-> compare with eager -> other sizes. The runtimes (opkit/runtimes/) are iterated; none is special."""
 
 from __future__ import annotations
 
@@ -12,24 +13,12 @@ import numpy as np
 
 from opkit import ui
 from opkit.build.workspace import Workspace
-from opkit.errors import ExportError, NativeRunError
-from opkit.verify.arrays import load_npy
+from opkit.errors import ExportError, NativeRunError, UsageError
+from opkit.verify.arrays import load_npy, to_numpy
 from opkit.verify.compare import compare
-from opkit.verify.native import crash_error, run_worker
+from opkit.runtimes.child import crash_error
+from opkit.runtimes.base import Job, Outcome, Prepare, Runtime, RunSpec
 from opkit.verify.report import Report, Run
-
-
-def to_numpy(t: Any) -> np.ndarray:
-    if isinstance(t, np.ndarray):  # cached eager outputs (opkit/verify/cache.py)
-        return t
-    import torch
-
-    t = t.detach().cpu().contiguous()
-    if t.dtype == torch.bfloat16:
-        import ml_dtypes
-
-        return t.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
-    return t.numpy()
 
 
 def flatten_outputs(out: Any) -> list:
@@ -167,8 +156,31 @@ def _like(t: Any, shape: list[int], g: Any) -> Any:
     return torch.randint(lo, hi + 1, shape, generator=g, dtype=torch.int64).to(t.dtype)
 
 
+def choose_runtimes(names: list[str] | None, *, native: bool, sanitize: bool,
+                    notes: list[str]) -> list[Runtime]:
+    """The runtimes to verify in; what --no-native / --sanitize leave out goes to `notes`."""
+    from opkit.runtimes import choose
+
+    chosen = choose(names)
+    kept = []
+    for rt in chosen:
+        if rt.cpp and not native:
+            notes.append(f"the {rt.backend} was skipped (--no-native)" if rt.backend.endswith("runner")
+                         else f"{rt.name} was skipped (--no-native)")
+        elif sanitize and not rt.sanitize:
+            notes.append(f"the {rt.backend} was skipped (--sanitize)" if rt.backend.endswith("runner")
+                         else f"{rt.name} was skipped (--sanitize: {rt.no_sanitize_why})")
+        else:
+            kept.append(rt)
+    if not kept:
+        raise UsageError("no runtime is left to verify in", got=", ".join(rt.name for rt in chosen),
+                         details="\n".join(notes),
+                         fix="drop --no-native / --sanitize, or choose another --runtime")
+    return kept
+
+
 def verify(model_path: Path, ws: Workspace, **options: Any) -> Report:
-    """Verify a model file (options: those of _verify). The library it builds stays as built until it is done
+    """Verify a model file (options: those of _verify). The libraries it builds stay as built until it is done
     (a concurrent build waits), and one verify of a model runs at a time (its artifacts are shared)."""
     with contextlib.ExitStack() as held:
         return _verify(model_path, ws, held=held, **options)
@@ -176,28 +188,38 @@ def verify(model_path: Path, ws: Workspace, **options: Any) -> Report:
 
 def _verify(model_path: Path, ws: Workspace, *, held: contextlib.ExitStack, sanitize: bool = False,
             timeout: float | None = None, opset: int | None = None, native: bool = True, backend: str = "native",
-            exporter: str = "dynamo", fresh: bool = False) -> Report:
+            exporter: str = "dynamo", fresh: bool = False, runtimes: list[str] | None = None) -> Report:
+    """`runtimes`: names as --runtime takes them (None: the default set; `backend="python"` is the older
+    spelling of runtimes=["python"])."""
     from opkit.build.driver import build
     from opkit.build.lock import run_lock
 
+    if runtimes is None and backend == "python":
+        runtimes = ["python"]
+    notes: list[str] = []
+    chosen = choose_runtimes(runtimes, native=native, sanitize=sanitize, notes=notes)
     timings: dict[str, float] = {}
     built = None
-    if backend == "native":
-        with ui.step("building the op library", timings, "build"):
-            built = build(ws, sanitize=sanitize, hold=held)
-        ui.detail(f"{'built' if built.compiled else 'up to date'}: {built.library}")
-    else:  # the Python backend (opkit/verify/pyops.py) needs no library: kernels may be unwritten
-        ui.info("python backend: not building the op library; each op's reference runs inside ONNX Runtime")
+    kinds = list(dict.fromkeys(rt.library for rt in chosen if rt.library))
+    if kinds:
+        with ui.step("building the op librar" + ("y" if kinds == ["ort"] else "ies (" + ", ".join(kinds) + ")"),
+                     timings, "build"):
+            built = build(ws, sanitize=sanitize, runtimes=kinds, hold=held)
+        ui.detail(f"{'built' if built.compiled else 'up to date'}: " +
+                  ", ".join(str(built.library_for(k)) for k in kinds))
+    if any(rt.library is None for rt in chosen):  # the Python references need no library: kernels may be unwritten
+        ui.info("python backend: each op's reference runs inside ONNX Runtime (no op library needed)")
     from opkit.verify import cache as vcache  # incremental verify: no torch when only kernels changed
 
     art = ws.build_dir / "verify" / model_path.stem  # artifacts, and the verify cache
     held.enter_context(run_lock(art.parent / f"{model_path.stem}.lock", f"opkit verify of {model_path.name}"))
     cache_key = vcache.cache_key(model_path, ws, {"exporter": exporter, "opset": opset})
-    if built is not None and not fresh:
+    cacheable = built is not None and all(rt.library and rt.artifact == "onnx" for rt in chosen)
+    if cacheable and not fresh:
         entry, why = vcache.lookup(art, cache_key)
         if entry is not None:
             return vcache.verify_cached(entry, model_path, ws, built, sanitize=sanitize, timeout=timeout,
-                                        native=native, timings=timings)
+                                        runtimes=chosen, notes=notes, timings=timings)
         ui.detail(f"verify cache: {why}: exporting again")
     elif fresh:
         ui.detail("verify cache: --fresh: exporting again")
@@ -232,8 +254,8 @@ def _verify(model_path: Path, ws: Workspace, *, held: contextlib.ExitStack, sani
     ops_called = sorted(calls)
     report = Report(model=str(model_path), library=str(built.library) if built else None,
                     exporter=exported.exporter, opset=exported.opset, ops=ops_called, timings=timings,
-                    artifacts=str(art), backend=backend, onnx_model=str(exported.path),
-                    outputs=output_labels(returned))
+                    artifacts=str(art), backend=chosen[0].backend, notes=notes, outputs=output_labels(returned),
+                    onnx_model=str(exported.path))
 
     with ui.step("checking the exported graph", timings, "check"):
         import onnx
@@ -257,7 +279,7 @@ def _verify(model_path: Path, ws: Workspace, *, held: contextlib.ExitStack, sani
 
     runs: list[tuple[str, list]] = [("example inputs", list(mf.example_inputs))]
     runs += other_sizes(mf.example_inputs, mf.dynamic_shapes, mf.model)
-    job_runs, eager_by_run, shapes_by_run = [], [eager], []
+    eager_by_run, shapes_by_run = [eager], []
     with ui.step("running the model eagerly at other sizes" if len(runs) > 1 else "preparing inputs", timings,
                  "eager (other sizes)"):
         for k, (label, tensors) in enumerate(runs):
@@ -265,18 +287,12 @@ def _verify(model_path: Path, ws: Workspace, *, held: contextlib.ExitStack, sani
             if k:
                 with torch.no_grad():
                     eager_by_run.append(flatten_outputs(mf.model(*tensors)))
-            job_runs.append({"label": label, "inputs": str(art / f"run{k}" / "inputs"),
-                             "outputs": str(art / f"run{k}" / "ort")})
-    if built:
-        job = {"model": str(exported.path), "libraries": [str(built.library)], "runs": job_runs}
-    else:
-        from opkit.verify.pyops import python_job
-
-        job = python_job(exported.model, [op for op in registered_ops() if op.spec.qualname in calls], ws.root,
-                         art, job_runs, model_file=model_path.resolve())
-    run_and_compare(report, job, ws=ws, model_path=model_path, model_file=exported.path, built=built,
-                    eager_by_run=eager_by_run, shapes_by_run=shapes_by_run, rtol=mf.rtol, atol=mf.atol,
-                    sanitize=sanitize, timeout=timeout, native=native, timings=timings, art=art)
+    ctx = Prepare(onnx_path=exported.path, onnx_model=exported.model,
+                  ops=[op for op in registered_ops() if op.spec.qualname in calls], workspace=ws.root, art=art,
+                  module=mf.model, model_file=model_path.resolve(), example_inputs=tuple(mf.example_inputs), dynamic_shapes=mf.dynamic_shapes)
+    run_and_compare(report, chosen, ctx, ws=ws, model_path=model_path, built=built,
+                    labels=[label for label, _ in runs], eager_by_run=eager_by_run, shapes_by_run=shapes_by_run,
+                    rtol=mf.rtol, atol=mf.atol, sanitize=sanitize, timeout=timeout, timings=timings, art=art)
     if len(runs) == 1 and mf.dynamic_shapes is None:
         report.notes.append("no dynamic_shapes in the model file: verified at the example sizes only")
     vcache.store(art, cache_key, vcache.meta_of(report, runs, shapes_by_run, eager_by_run, mf.rtol, mf.atol),
@@ -294,63 +310,123 @@ def write_artifacts(report: Report, art: Path) -> None:
     ui.detail(f"report: {art / 'report.html'}")
 
 
-def run_and_compare(report: Report, job: dict, *, ws: Workspace, model_path: Path, model_file: Path, built: Any,
-                    eager_by_run: list[list], shapes_by_run: list, rtol: float | None, atol: float | None,
-                    sanitize: bool, timeout: float | None, native: bool, timings: dict[str, float], art: Path,
-                    compare_label: str = "comparing with PyTorch") -> None:
-    """The second half of verify, shared with the cached path: run the job's input sets in ORT (a child
-    process), compare each output with the eager one, run the C++ runner too, name the ops behind a mismatch.
-    `built` is the build result (None for the Python backend); eager outputs are tensors or numpy arrays."""
-    job_runs = job["runs"]
+def graph_ports(model_file: Path) -> tuple[list[str], list[str]]:
+    """The graph's input names (without initializers) and output names, in order."""
+    import onnx
+
+    m = onnx.load(str(model_file), load_external_data=False)
+    inits = {i.name for i in m.graph.initializer}
+    return [i.name for i in m.graph.input if i.name not in inits], [o.name for o in m.graph.output]
+
+
+def run_and_compare(report: Report, runtimes: list[Runtime], ctx: Prepare, *, ws: Workspace, model_path: Path,
+                    built: Any, labels: list[str], eager_by_run: list[list], shapes_by_run: list,
+                    rtol: float | None, atol: float | None, sanitize: bool, timeout: float | None,
+                    timings: dict[str, float], art: Path, compare_label: str = "comparing with PyTorch") -> None:
+    """The second half of verify, shared with the cached path: every runtime runs the input sets
+    (<art>/run<k>/inputs) in a child process; each output is compared with the eager one (and, for a
+    runtime with compare_with, with that runtime's); the ops behind a mismatch are named.
+    `built` is the build result (None when no runtime loads a library); eager outputs are tensors or
+    numpy arrays."""
     ops = report.ops
-    with ui.step(f"running in onnxruntime with {'the op library' if built else 'the Python references'} "
-                 f"({len(job_runs)} input set(s), child process)", timings, "onnxruntime"):
-        if sanitize:
-            job["no_arena"] = True  # ORT's arena hides out-of-bounds accesses from AddressSanitizer
-        child = run_worker(job, art, **({"timeout": timeout} if timeout else {}),
-                           env=_sanitizer_env() if sanitize else None)
-    if child.crashed:
-        raise crash_error(f"running {model_path} in ONNX Runtime", child, ops,
-                          runs=[r["label"] for r in job_runs], workspace=ws.root)
-    if child.error and not built:
-        from opkit.verify.pyops import python_error
-
-        raise python_error(child.error)
-    if child.error:
-        raise _ort_error(child.error, ops, ws)
-
-    out_names = child.result.get("outputs", [])
-    with ui.step(compare_label, timings, "compare"):
-        for k, run in enumerate(job_runs):
-            comps = []
-            for j, want in enumerate(eager_by_run[k]):
-                got = load_npy(Path(run["outputs"]) / f"{j}.npy")
-                name = out_names[j] if j < len(out_names) else f"output{j}"
-                comps.append(compare(name, got, to_numpy(want), rtol, atol))
-            report.runs.append(Run(run["label"], comps, report.backend, shapes_by_run[k]))
-    if native and not sanitize and built:  # the same input sets through opkit-runner (C++, no Python): opkit/native/
-        from opkit.native.verify import run_native
-
-        run_native(report, build_dir=ws.build_dir, model=model_file, libraries=[built.library],
-                   job_runs=job_runs, input_names=child.result.get("inputs", []), output_names=out_names,
-                   eager_by_run=eager_by_run, shapes_by_run=shapes_by_run, rtol=rtol, atol=atol,
-                   timings=timings, timeout=timeout)
-    else:
-        report.notes.append("the C++ runner was skipped (" + ("python backend" if not built else "--sanitize"
-                                                              if native else "--no-native") + ")")
+    input_names, output_names = graph_ports(ctx.onnx_path)
+    env = _sanitizer_env() if sanitize else None
+    outputs: dict[str, list[Path]] = {}
+    for rt in runtimes:
+        rt_art = art / rt.name
+        ctx.art, ctx.options = art, {}
+        model_file = rt.prepare(ctx)
+        job = Job(model=model_file, libraries=[built.library_for(rt.library)] if rt.library else [],
+                  runs=[RunSpec(label, art / f"run{k}" / "inputs", art / f"run{k}" / rt.name)
+                        for k, label in enumerate(labels)],
+                  work=rt_art, input_names=input_names, output_names=output_names, timeout=timeout,
+                  sanitize=sanitize, env=env, options=dict(ctx.options, build_dir=str(ws.build_dir)))
+        with ui.step(f"running in {rt.name}: {rt.label} ({len(labels)} input set(s), child process)", timings,
+                     rt.name):
+            child = rt.run(job)
+        _raise_for(rt, child, model_path, ops, labels, ws, outputs)
+        names = child.result.get("outputs") or output_names
+        report.runtimes.append({"name": rt.name, "label": rt.label, "version": child.result.get("version")
+                                or rt.version()})
+        with ui.step(f"{compare_label} ({rt.name})", timings, f"compare ({rt.name})"):
+            worst = 0.0
+            narrowed: set[str] = set()
+            other = outputs.get(rt.compare_with or "")
+            for k, run in enumerate(job.runs):
+                comps = []
+                for j, want in enumerate(eager_by_run[k]):
+                    got = load_npy(run.outputs / f"{j}.npy")
+                    name = names[j] if j < len(names) else f"output{j}"
+                    want = to_numpy(want)
+                    r_tol, a_tol = _tolerances(rt, want, rtol, atol, narrowed)
+                    comps.append(compare(name, got, want, r_tol, a_tol))
+                    if other is not None:
+                        vs = compare(name, got, load_npy(other[k] / f"{j}.npy"), rtol, atol)
+                        worst = max(worst, vs.max_abs)
+                        if not vs.ok:
+                            report.failures.append(
+                                f"output {name!r} ({run.label}): the {rt.backend} and the {rt.compare_with} run "
+                                f"disagree (max abs diff {vs.max_abs:.3g}{'; ' + vs.problem if vs.problem else ''})")
+                report.runs.append(Run(run.label, comps, rt.backend, shapes_by_run[k], runtime=rt.name))
+            if narrowed:
+                report.notes.append(f"{rt.name} computes {', '.join(sorted(narrowed))}: those outputs were compared "
+                                    "at the narrower dtype's tolerance")
+            if other is not None:
+                what = "the Python ORT run" if rt.compare_with == "onnxruntime" else f"the {rt.compare_with} run"
+                report.notes.append(f"{rt.backend} ({rt.label}): {len(job.runs)} input set(s), max abs diff from "
+                                    f"{what} {worst:.3g}")
+        outputs[rt.name] = [run.outputs for run in job.runs]
     report.label_outputs()
     bad = [(r, c) for r in report.runs for c in r.comparisons if not c.ok]
     if bad:
         import onnx
 
-        proto = onnx.load(str(model_file), load_external_data=False)
+        proto = onnx.load(str(ctx.onnx_path), load_external_data=False)
         custom = {tuple(q.split("::")) for q in ops}
         for r, c in bad:
             behind = ops_behind(proto, c.name, custom)
             named = c.label and c.label not in (c.name, "output")  # "output": the model returns one tensor
-            what = f"{c.label!r} (ONNX {c.name!r}, {r.label})" if named else f"{c.name!r} ({r.label})"
+            what = (f"{c.label!r} (ONNX {c.name!r}, {r.label}, {r.runtime})" if named
+                    else f"{c.name!r} ({r.label}, {r.runtime})")
             report.failures.append(f"output {what} differs from PyTorch; ops involved: "
                                    f"{', '.join(behind) or 'none (a standard ONNX op?)'}")
+
+
+def _tolerances(rt: Runtime, want: np.ndarray, rtol: float | None, atol: float | None,
+                narrowed: set[str]) -> tuple[float | None, float | None]:
+    """The model's tolerances, or, for a dtype the runtime computes in a narrower one (OpenVINO's float64),
+    at least the narrower dtype's defaults; `narrowed` collects "float64 as float32" for the report."""
+    from opkit.spec.dtypes import BY_NUMPY, DTYPES
+
+    d = BY_NUMPY.get(want.dtype.name)
+    into = rt.narrows.get(d.name) if d else None
+    if not into:
+        return rtol, atol
+    narrowed.add(f"{d.name} as {into}")
+    return (max(rtol if rtol is not None else d.rtol, DTYPES[into].rtol),
+            max(atol if atol is not None else d.atol, DTYPES[into].atol))
+
+
+def _raise_for(rt: Runtime, child: Outcome, model_path: Path, ops: list[str], labels: list[str], ws: Workspace,
+               done: dict[str, list[Path]]) -> None:
+    """A runtime's crash or error as one opkit error naming the runtime (and the op, when known)."""
+    if child.crashed:
+        if rt.compare_with and rt.compare_with in done:
+            raise NativeRunError(
+                f"the {rt.compare_with} run passed, but the {rt.backend} died running {model_path} ({child.crashed})",
+                details=f"{rt.label}\n{child.stderr.strip()[-2000:]}",
+                fix=f"this is specific to the C++ runtime ({rt.label}); rerun with --no-native to skip it, "
+                    "and report it")
+        raise crash_error(f"running {model_path} in {rt.label}", child, ops, runs=labels, workspace=ws.root,
+                          runtime=rt.label)
+    if child.error and rt.name == "python":
+        from opkit.verify.pyops import python_error
+
+        raise python_error(child.error)
+    if child.error:
+        raise runtime_error(rt, child.error, ops, ws)
+    if not child.ok:
+        raise NativeRunError(f"{rt.label} did not finish running {model_path}", details=child.stderr[-2000:])
 
 
 def _sanitizer_env() -> dict:
@@ -359,7 +435,7 @@ def _sanitizer_env() -> dict:
     return sanitizer_env()  # LD_PRELOAD the compiler's libasan, ASAN_OPTIONS/UBSAN_OPTIONS
 
 
-def _ort_error(message: str, ops: list[str], ws: Workspace) -> NativeRunError:
+def runtime_error(rt: Runtime, message: str, ops: list[str], ws: Workspace) -> NativeRunError:
     if "OPKIT_NOT_IMPLEMENTED" in message:
         op = next((o for o in ops if o.split("::")[1] in message), None)
         from opkit.spec.decorator import registered_ops
@@ -370,5 +446,7 @@ def _ort_error(message: str, ops: list[str], ws: Workspace) -> NativeRunError:
                               details=message.replace("OPKIT_NOT_IMPLEMENTED: ", ""),
                               fix=f"write its maths in {kernel}; meanwhile `opkit verify <model> --backend python` "
                                   "runs each op's reference inside ONNX Runtime, with no kernel needed")
-    return NativeRunError("ONNX Runtime failed to run the exported model with the op library",
+    named = next((o for o in ops if o in message), None)
+    return NativeRunError(f"{rt.label} failed to run the exported model" +
+                          (f" ({named} reported the error)" if named else ""),
                           details=message.strip()[:2000], fix="the message names the op and what it expected")

@@ -1,22 +1,20 @@
-// LinearAct: y = act(x @ weight^T + bias), a GEMM with bias and activation fused into its epilogue.
+// LinearAct: y = act(x @ weight^T + bias), bias and activation fused into the GEMM's epilogue.
 //
 // x [M, K] (the leading dims flattened), weight [N, K] (torch's linear layout), y [M, N].
-// y is cut into blocks of MC rows x NC columns, spread over ORT's thread pool. Each block is
-// initialised with the bias, then accumulated over K in slices of KC: the task packs the KC x NC
-// slice of weight into panels of NR output columns ([KC][NR] each, zero-padded, read contiguously;
-// one panel stays in L1) and an MR x NR register-tile micro-kernel runs over the MC rows of x (whose
-// MC x KC slice stays in L2). Last, the activation is applied to the block while it is in cache.
-// Packing per task costs one extra pass over the weight slice per MC rows of x: small next to the
-// 2 * MC flops per weight element, and nothing is packed that is not used.
-// The micro-kernel has an AVX2+FMA version (chosen at run time when the CPU has it; the library
-// itself is built for the baseline ISA) and a portable one.
+// prepare (once per node; weight and bias are declared constant in the spec) parses the activation and
+// checks the layer's shape. compute picks the path that measured fastest for the shape:
+//  - one row (M = 1): OpenBLAS's GEMV on blocks of weight's rows, one per thread;
+//  - a few rows (M <= 8) over a weight larger than the caches: hand-written dot products straight from
+//    weight's rows (AVX2+FMA, chosen at run time, or portable), reading weight from memory once;
+//  - otherwise: OpenBLAS's GEMM (single-threaded) on one block of y per thread of the runtime, each
+//    block then gets bias and activation while it is in cache.
 #include "linear_act.opkit.h"
 
 #include <cmath>
 #include <cstring>
-#include <memory>
-#include <new>
 #include <string>
+
+#include "opkit/blas.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -36,107 +34,12 @@ Act parse_act(const std::string& s) {
   throw opkit::Error("attribute 'activation': expected one of relu, gelu, silu, none, got \"" + s + "\"");
 }
 
-constexpr int64_t kMR = 6;    // rows of the register tile
-constexpr int64_t kMC = 96;   // rows of a block (a multiple of kMR)
-constexpr int64_t kKC = 256;  // depth of a K slice
-
-template <typename T> struct Tile;  // columns of the register tile: two 256-bit vectors
-template <> struct Tile<float> { static constexpr int64_t NR = 16; static constexpr int64_t NC = 256; };
-template <> struct Tile<double> { static constexpr int64_t NR = 8; static constexpr int64_t NC = 128; };
-
-// C[MR x NR] (row stride ldc) += A[MR x kc] (row pointers) * B[kc x NR] (packed).
-template <typename T>
-using MicroFn = void (*)(const T* const* a, const T* b, int64_t kc, T* c, int64_t ldc);
-
-template <typename T>
-void micro_portable(const T* const* a, const T* b, int64_t kc, T* c, int64_t ldc) {
-  constexpr int64_t NR = Tile<T>::NR;
-  T acc[kMR][NR];
-  for (int64_t i = 0; i < kMR; ++i)
-    for (int64_t j = 0; j < NR; ++j) acc[i][j] = c[i * ldc + j];
-  for (int64_t k = 0; k < kc; ++k) {
-    const T* bk = b + k * NR;
-    for (int64_t i = 0; i < kMR; ++i) {
-      const T av = a[i][k];
-      for (int64_t j = 0; j < NR; ++j) acc[i][j] += av * bk[j];
-    }
-  }
-  for (int64_t i = 0; i < kMR; ++i)
-    for (int64_t j = 0; j < NR; ++j) c[i * ldc + j] = acc[i][j];
-}
-
-#ifdef LINEAR_ACT_X86
-#define LA_ROW_F32(i)                                            \
-  {                                                              \
-    const __m256 av = _mm256_broadcast_ss(a##i + k);             \
-    c##i##0 = _mm256_fmadd_ps(av, b0, c##i##0);                  \
-    c##i##1 = _mm256_fmadd_ps(av, b1, c##i##1);                  \
-  }
-__attribute__((target("avx2,fma"))) void micro_avx2(const float* const* a, const float* b, int64_t kc, float* c,
-                                                    int64_t ldc) {
-  const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
-  __m256 c00 = _mm256_loadu_ps(c), c01 = _mm256_loadu_ps(c + 8);
-  __m256 c10 = _mm256_loadu_ps(c + ldc), c11 = _mm256_loadu_ps(c + ldc + 8);
-  __m256 c20 = _mm256_loadu_ps(c + 2 * ldc), c21 = _mm256_loadu_ps(c + 2 * ldc + 8);
-  __m256 c30 = _mm256_loadu_ps(c + 3 * ldc), c31 = _mm256_loadu_ps(c + 3 * ldc + 8);
-  __m256 c40 = _mm256_loadu_ps(c + 4 * ldc), c41 = _mm256_loadu_ps(c + 4 * ldc + 8);
-  __m256 c50 = _mm256_loadu_ps(c + 5 * ldc), c51 = _mm256_loadu_ps(c + 5 * ldc + 8);
-  for (int64_t k = 0; k < kc; ++k) {
-    const __m256 b0 = _mm256_load_ps(b + k * 16);
-    const __m256 b1 = _mm256_load_ps(b + k * 16 + 8);
-    LA_ROW_F32(0) LA_ROW_F32(1) LA_ROW_F32(2) LA_ROW_F32(3) LA_ROW_F32(4) LA_ROW_F32(5)
-  }
-  _mm256_storeu_ps(c, c00), _mm256_storeu_ps(c + 8, c01);
-  _mm256_storeu_ps(c + ldc, c10), _mm256_storeu_ps(c + ldc + 8, c11);
-  _mm256_storeu_ps(c + 2 * ldc, c20), _mm256_storeu_ps(c + 2 * ldc + 8, c21);
-  _mm256_storeu_ps(c + 3 * ldc, c30), _mm256_storeu_ps(c + 3 * ldc + 8, c31);
-  _mm256_storeu_ps(c + 4 * ldc, c40), _mm256_storeu_ps(c + 4 * ldc + 8, c41);
-  _mm256_storeu_ps(c + 5 * ldc, c50), _mm256_storeu_ps(c + 5 * ldc + 8, c51);
-}
-#undef LA_ROW_F32
-
-#define LA_ROW_F64(i)                                            \
-  {                                                              \
-    const __m256d av = _mm256_broadcast_sd(a##i + k);            \
-    c##i##0 = _mm256_fmadd_pd(av, b0, c##i##0);                  \
-    c##i##1 = _mm256_fmadd_pd(av, b1, c##i##1);                  \
-  }
-__attribute__((target("avx2,fma"))) void micro_avx2(const double* const* a, const double* b, int64_t kc, double* c,
-                                                    int64_t ldc) {
-  const double *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
-  __m256d c00 = _mm256_loadu_pd(c), c01 = _mm256_loadu_pd(c + 4);
-  __m256d c10 = _mm256_loadu_pd(c + ldc), c11 = _mm256_loadu_pd(c + ldc + 4);
-  __m256d c20 = _mm256_loadu_pd(c + 2 * ldc), c21 = _mm256_loadu_pd(c + 2 * ldc + 4);
-  __m256d c30 = _mm256_loadu_pd(c + 3 * ldc), c31 = _mm256_loadu_pd(c + 3 * ldc + 4);
-  __m256d c40 = _mm256_loadu_pd(c + 4 * ldc), c41 = _mm256_loadu_pd(c + 4 * ldc + 4);
-  __m256d c50 = _mm256_loadu_pd(c + 5 * ldc), c51 = _mm256_loadu_pd(c + 5 * ldc + 4);
-  for (int64_t k = 0; k < kc; ++k) {
-    const __m256d b0 = _mm256_load_pd(b + k * 8);
-    const __m256d b1 = _mm256_load_pd(b + k * 8 + 4);
-    LA_ROW_F64(0) LA_ROW_F64(1) LA_ROW_F64(2) LA_ROW_F64(3) LA_ROW_F64(4) LA_ROW_F64(5)
-  }
-  _mm256_storeu_pd(c, c00), _mm256_storeu_pd(c + 4, c01);
-  _mm256_storeu_pd(c + ldc, c10), _mm256_storeu_pd(c + ldc + 4, c11);
-  _mm256_storeu_pd(c + 2 * ldc, c20), _mm256_storeu_pd(c + 2 * ldc + 4, c21);
-  _mm256_storeu_pd(c + 3 * ldc, c30), _mm256_storeu_pd(c + 3 * ldc + 4, c31);
-  _mm256_storeu_pd(c + 4 * ldc, c40), _mm256_storeu_pd(c + 4 * ldc + 4, c41);
-  _mm256_storeu_pd(c + 5 * ldc, c50), _mm256_storeu_pd(c + 5 * ldc + 4, c51);
-}
-#undef LA_ROW_F64
-
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 bool has_avx2_fma() {
   static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return yes;
 }
 #endif
-
-template <typename T>
-MicroFn<T> pick_micro() {
-#ifdef LINEAR_ACT_X86
-  if (has_avx2_fma()) return static_cast<MicroFn<T>>(&micro_avx2);
-#endif
-  return &micro_portable<T>;
-}
 
 // ---- activations (applied to one block row segment, in place) --------------------------------
 inline float gelu(float v) { return 0.5f * v * (1.0f + opkit::fast::erf(v * 0.70710678118654752f)); }
@@ -182,7 +85,8 @@ ActFn<T> pick_act() {
 // Packing the weight costs a pass over it that a handful of rows cannot amortise. Here each task
 // takes 4 rows of weight and computes their dot products with x's rows, 3 at a time, in 32-byte
 // vectors (12 accumulators), so the weight is read from memory once in all.
-constexpr int64_t kSmallM = 16;
+constexpr int64_t kSmallM = 8;
+constexpr double kCacheBytes = 8.0 * 1024 * 1024;  // a weight above this streams from memory each call
 
 template <typename T>
 struct Vec32 {
@@ -314,107 +218,105 @@ SmallFn<T> pick_small() {
   return &small_m_portable<T>;
 }
 
-struct AlignedFree {
-  void operator()(void* p) const { ::operator delete[](p, std::align_val_t(64)); }
-};
-
-// Packs weight rows [n0, n1) x columns [k0, k0 + kc) into panels of NR rows, [kc][NR] each, zero-padded.
-template <typename T, int64_t NR>
-void pack_weight(const T* __restrict w, int64_t K, int64_t n0, int64_t n1, int64_t k0, int64_t kc, T* __restrict bp) {
-  for (int64_t p = n0; p < n1; p += NR, bp += kc * NR) {
-    for (int64_t j = 0; j < NR; ++j) {
-      if (p + j < n1) {
-        const T* wr = w + (p + j) * K + k0;
-        for (int64_t k = 0; k < kc; ++k) bp[k * NR + j] = wr[k];
-      } else {
-        for (int64_t k = 0; k < kc; ++k) bp[k * NR + j] = T(0);
-      }
+template <typename T>
+void small_m(const opkit::Context& ctx, const T* x, const T* w, const T* bias, T* y, int64_t M, int64_t N, int64_t K,
+             Act act) {
+  const ActFn<T> activate = pick_act<T>();
+  const SmallFn<T> small = pick_small<T>();
+  ctx.parallel_for((N + 3) / 4, [&](int64_t q0, int64_t q1) {
+    small(x, w, bias, y, M, N, K, q0, q1);
+    if (act != Act::kNone) {
+      const int64_t n0 = q0 * 4, n1 = std::min(N, q1 * 4);
+      for (int64_t m = 0; m < M; ++m) activate(y + m * N + n0, n1 - n0, act);
     }
-  }
+  }, /*cost_per_item=*/8.0 * static_cast<double>(M * K));
 }
 
+// One row of x (a single token): OpenBLAS's GEMV over blocks of weight's rows, one per thread; weight is
+// read once (its GEMM would copy it into packed panels first).
 template <typename T>
-void gemm_bias_act(const opkit::Context& ctx, const T* x, const T* w, const T* bias, T* y, int64_t M, int64_t N,
-                   int64_t K, Act act) {
-  constexpr int64_t NR = Tile<T>::NR;
-  constexpr int64_t NC = Tile<T>::NC;  // a multiple of NR
+void blas_gemv(const opkit::Context& ctx, const T* x, const T* w, const T* bias, T* y, int64_t N, int64_t K, Act act) {
   const ActFn<T> activate = pick_act<T>();
-  if (M <= kSmallM) {
-    const SmallFn<T> small = pick_small<T>();
-    ctx.parallel_for((N + 3) / 4, [&](int64_t q0, int64_t q1) {
-      small(x, w, bias, y, M, N, K, q0, q1);
-      if (act != Act::kNone) {
-        const int64_t n0 = q0 * 4, n1 = std::min(N, q1 * 4);
-        for (int64_t m = 0; m < M; ++m) activate(y + m * N + n0, n1 - n0, act);
-      }
-    }, /*cost_per_item=*/8.0 * static_cast<double>(M * K));
-    return;
-  }
-  const MicroFn<T> micro = pick_micro<T>();
-  const int64_t mblocks = (M + kMC - 1) / kMC;
-  const int64_t nblocks = (N + NC - 1) / NC;
-  // Tasks are blocks of y; consecutive tasks share their weight columns (m varies fastest).
-  ctx.parallel_for(mblocks * nblocks, [&](int64_t t0, int64_t t1) {
-    // The packed slice of weight this task works on: KC x NC, reused by every row tile.
-    std::unique_ptr<T[], AlignedFree> packed(
-        static_cast<T*>(::operator new[](static_cast<size_t>(kKC * NC) * sizeof(T), std::align_val_t(64))));
-    T* bp_all = packed.get();
-    alignas(64) T edge[kMR * NR];
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t m0 = (t % mblocks) * kMC, m1 = std::min(M, m0 + kMC);
-      const int64_t n0 = (t / mblocks) * NC, n1 = std::min(N, n0 + NC);
-      for (int64_t m = m0; m < m1; ++m) {
-        T* yr = y + m * N;
-        if (bias != nullptr) std::memcpy(yr + n0, bias + n0, static_cast<size_t>(n1 - n0) * sizeof(T));
-        else std::fill(yr + n0, yr + n1, T(0));
-      }
-      for (int64_t k0 = 0; k0 < K; k0 += kKC) {
-        const int64_t kc = std::min(kKC, K - k0);
-        pack_weight<T, NR>(w, K, n0, n1, k0, kc, bp_all);
-        for (int64_t n = n0; n < n1; n += NR) {
-          const T* bp = bp_all + ((n - n0) / NR) * kc * NR;
-          const int64_t nr = std::min(NR, n1 - n);
-          for (int64_t m = m0; m < m1; m += kMR) {
-            const int64_t mr = std::min(kMR, m1 - m);
-            const T* a[kMR];
-            for (int64_t i = 0; i < kMR; ++i) a[i] = x + (m + (i < mr ? i : 0)) * K + k0;
-            if (mr == kMR && nr == NR) {
-              micro(a, bp, kc, y + m * N + n, N);
-            } else {  // an edge tile: compute it in a local tile, copy back the valid part
-              for (int64_t i = 0; i < mr; ++i)
-                for (int64_t j = 0; j < nr; ++j) edge[i * NR + j] = y[(m + i) * N + n + j];
-              micro(a, bp, kc, edge, NR);
-              for (int64_t i = 0; i < mr; ++i)
-                for (int64_t j = 0; j < nr; ++j) y[(m + i) * N + n + j] = edge[i * NR + j];
-            }
-          }
-        }
-      }
-      if (act != Act::kNone)
-        for (int64_t m = m0; m < m1; ++m) activate(y + m * N + n0, n1 - n0, act);
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(ctx.num_threads(), N * K / 65536));
+  ctx.parallel_for(parts, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t n0 = N * p / parts, n1 = N * (p + 1) / parts;
+      if (bias != nullptr) std::memcpy(y + n0, bias + n0, static_cast<size_t>(n1 - n0) * sizeof(T));
+      opkit::blas::gemv(false, n1 - n0, K, T(1), w + n0 * K, K, x, bias != nullptr ? T(1) : T(0), y + n0);
+      if (act != Act::kNone) activate(y + n0, n1 - n0, act);
     }
-  }, /*cost_per_item=*/2.0 * static_cast<double>(std::min(M, kMC) * std::min(N, NC)) * static_cast<double>(K));
+  }, /*cost_per_item=*/1e9);  // one item per thread
+}
+
+// OpenBLAS's GEMM on the runtime's threads, bias and activation applied to each block as it finishes.
+template <typename T>
+void blas_gemm(const opkit::Context& ctx, const T* x, const T* w, const T* bias, T* y, int64_t M, int64_t N,
+               int64_t K, Act act) {
+  const ActFn<T> activate = pick_act<T>();
+  opkit::blas::parallel_gemm<T>(ctx, /*trans_b=*/true, M, N, K, T(1), x, K, w, K, T(0), y, N,
+                                [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+    for (int64_t m = m0; m < m1; ++m) {
+      T* yr = y + m * N;
+      if (bias != nullptr)
+        for (int64_t n = n0; n < n1; ++n) yr[n] += bias[n];
+      if (act != Act::kNone) activate(yr + n0, n1 - n0, act);
+    }
+  });
 }
 
 }  // namespace
 
+// Prepared once per node (at session creation when weight and bias are initializers): the activation,
+// parsed from its attribute, and the layer's shape, checked against bias. The weight itself is used in
+// place: OpenBLAS packs its panels inside each GEMM call and has no API to keep them packed between
+// calls, and the few-rows path reads weight's rows as they are (docs/kernel-state.md has the figures).
 template <typename T>
-void LinearAct::compute(opkit::Context& ctx, const Attrs& attrs, const opkit::Input<T>& x,
-                        const opkit::Input<T>& weight, const opkit::Optional<T>& bias, opkit::Output<T>& y) {
-  const Act act = parse_act(attrs.activation);
-  if (x.rank() < 1) throw opkit::Error("input 'x' must have rank >= 1 ([..., in_features])");
+struct LinearAct::State {
+  Act act = Act::kNone;
+  int64_t N = 0, K = 0;  // weight is [N, K]
+};
+
+template <typename T>
+LinearAct::State<T> LinearAct::prepare(const Attrs& attrs, const opkit::Input<T>& weight,
+                                       const opkit::Optional<T>& bias) {
+  State<T> s;
+  s.act = parse_act(attrs.activation);
   if (weight.rank() != 2)
     throw opkit::Error("input 'weight' must be [out_features, in_features], got rank " + std::to_string(weight.rank()));
+  s.N = weight.dim(0);
+  s.K = weight.dim(1);
+  if (bias && !(bias->rank() == 1 && bias->dim(0) == s.N))
+    throw opkit::Error("input 'bias' must be [out_features] = [" + std::to_string(s.N) + "]");
+  return s;
+}
+
+template <typename T>
+void LinearAct::compute(opkit::Context& ctx, const Attrs&, const State<T>& state, const opkit::Input<T>& x,
+                        const opkit::Input<T>& weight, const opkit::Optional<T>& bias, opkit::Output<T>& y) {
+  if (x.rank() < 1) throw opkit::Error("input 'x' must have rank >= 1 ([..., in_features])");
   const int64_t K = x.dim(-1);
-  const int64_t N = weight.dim(0);
-  if (weight.dim(1) != K)
-    throw opkit::Error("input 'weight' is [" + std::to_string(N) + ", " + std::to_string(weight.dim(1)) +
+  const int64_t N = state.N;
+  if (state.K != K)
+    throw opkit::Error("input 'weight' is [" + std::to_string(N) + ", " + std::to_string(state.K) +
                        "] but x has in_features = " + std::to_string(K));
-  if (bias && !(bias->rank() == 1 && bias->dim(0) == N))
-    throw opkit::Error("input 'bias' must be [out_features] = [" + std::to_string(N) + "]");
   if (y.size() == 0) return;
   const int64_t M = y.size() / N;
-  gemm_bias_act<T>(ctx, x.data(), weight.data(), bias ? bias->data() : nullptr, y.data(), M, N, K, act);
+  const T* b = bias ? bias->data() : nullptr;
+  // Measured (docs/kernel-state.md): one row -> OpenBLAS's GEMV; a few rows over a weight too large for the
+  // caches -> the hand-written dot products, which read weight once; else OpenBLAS's GEMM.
+  if (K == 0) {  // an empty sum: y = act(bias) (BLAS would return early and leave y unwritten)
+    const ActFn<T> activate = pick_act<T>();
+    for (int64_t m = 0; m < M; ++m) {
+      T* yr = y.data() + m * N;
+      for (int64_t n = 0; n < N; ++n) yr[n] = b != nullptr ? b[n] : T(0);
+      activate(yr, N, state.act);
+    }
+    return;
+  }
+  const bool streams = static_cast<double>(N) * static_cast<double>(K) * sizeof(T) > kCacheBytes;
+  if (M == 1) blas_gemv<T>(ctx, x.data(), weight.data(), b, y.data(), N, K, state.act);
+  else if (M <= kSmallM && streams) small_m<T>(ctx, x.data(), weight.data(), b, y.data(), M, N, K, state.act);
+  else blas_gemm<T>(ctx, x.data(), weight.data(), b, y.data(), M, N, K, state.act);
 }
 
 }  // namespace opkit::ops

@@ -26,3 +26,9 @@ def rms_norm(x: Tensor["T"], weight: Tensor["T"], epsilon: float = 1e-6) -> Tens
 
 # Inputs for `opkit test`: weight is [D] with D = x's last dim.
 rms_norm.constrain(shapes={"weight": ("x[-1]",)}, attrs={"epsilon": [1e-6, 1e-2]})
+
+
+@rms_norm.baseline
+def _rms_norm_in_torch(x, weight, epsilon=1e-6):
+    """torch's own op for the same maths: `opkit bench RmsNorm --runtime torch` times the kernel against it."""
+    return torch.nn.functional.rms_norm(x, (x.shape[-1],), weight, epsilon)

@@ -12,3 +12,9 @@ def scaled_gelu(x: Tensor["T"], alpha: float = 1.0) -> Tensor["T"]:
     # Written out rather than F.gelu: torch's vectorised float32 gelu returns NaN for +Inf (float64
     # returns +Inf); this form gives +Inf for both, as the kernel does (`opkit test` checks Inf inputs).
     return x * 0.5 * (1.0 + torch.erf(x * 0.7071067811865476)) * alpha
+
+
+@scaled_gelu.baseline
+def _scaled_gelu_in_torch(x, alpha=1.0):
+    """torch's own ops for the same maths: `opkit bench ScaledGelu --runtime torch` times the kernel against it."""
+    return torch.nn.functional.gelu(x) * alpha

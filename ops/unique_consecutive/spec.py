@@ -20,6 +20,7 @@ def unique_consecutive(x: Tensor["int64", 1]) -> tuple[Tensor["int64"], Tensor["
 @unique_consecutive.register_fake
 def _unique_consecutive_fake(x):
     n = torch.library.get_ctx().new_dynamic_size()
+    torch._check(n <= x.shape[0])
     return x.new_empty(n), x.new_empty(n)
 
 

@@ -12,6 +12,7 @@ set(CMAKE_VISIBILITY_INLINES_HIDDEN ON)
 
 add_library(opkit_ops SHARED
   "${OPKIT_GENERATED_DIR}/src/register.cc"
+  "${OPKIT_GENERATED_DIR}/src/linear_act.glue.cc"
   "${OPKIT_GENERATED_DIR}/src/mixed_op.glue.cc"
   "${OPKIT_GENERATED_DIR}/src/scaled_gelu.glue.cc"
   "${OPKIT_GENERATED_DIR}/src/top_k_last_axis.glue.cc"
@@ -36,6 +37,23 @@ else()
 endif()
 target_link_options(opkit_ops PRIVATE
   "-Wl,--version-script=${OPKIT_GENERATED_DIR}/exports.map" -static-libstdc++ -static-libgcc)
+# openblas (scipy-openblas32), declared by LinearAct: opkit build finds it and passes its folders.
+target_include_directories(opkit_ops SYSTEM PRIVATE "${OPKIT_LIB_OPENBLAS_INCLUDE_DIR}")
+target_link_libraries(opkit_ops PRIVATE "${OPKIT_LIB_OPENBLAS_LIBRARY}")
+target_compile_definitions(opkit_ops PRIVATE OPKIT_HAS_OPENBLAS)
+# Found at load time from Python and from the C++ runner alike: the library's folder is on the rpath.
+set_property(TARGET opkit_ops APPEND PROPERTY BUILD_RPATH "${OPKIT_LIB_OPENBLAS_DIR}")
 set_target_properties(opkit_ops PROPERTIES
   LIBRARY_OUTPUT_DIRECTORY "${OPKIT_LIBRARY_DIR}"
   LINK_DEPENDS "${OPKIT_GENERATED_DIR}/exports.map")
+
+# The OpenVINO extension (libopkit_openvino.so), when opkit found the openvino package.
+if(OPKIT_OPENVINO_DIR)
+  include("${OPKIT_GENERATED_DIR}/openvino/opkit_openvino.cmake")
+endif()
+
+# The ExecuTorch kernel library (target opkit_executorch), when the executorch wheel is installed; it
+# is compiled only when asked for (`opkit build --runtime executorch`).
+if(OPKIT_EXECUTORCH_DIR)
+  include("${OPKIT_GENERATED_DIR}/executorch/opkit_executorch.cmake")
+endif()

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+void opkit_register_LinearAct(std::vector<const OrtCustomOp*>& ops);
 void opkit_register_MixedOp(std::vector<const OrtCustomOp*>& ops);
 void opkit_register_ScaledGelu(std::vector<const OrtCustomOp*>& ops);
 void opkit_register_TopKLastAxis(std::vector<const OrtCustomOp*>& ops);
@@ -18,7 +19,7 @@ void opkit_register_WeightedSum(std::vector<const OrtCustomOp*>& ops);
 namespace {
 
 // What `opkit info` reads from the file without loading it.
-__attribute__((used)) const char kOpkitInfo[] = "OPKIT_INFO" R"opkit({"opkit_version": "0.1.0", "ops": [{"domain": "opkit.golden", "kernels": ["T=float32, I=int32", "T=float32, I=int64", "T=float64, I=int32", "T=float64, I=int64"], "name": "MixedOp", "signature": "mixed_op(x: Tensor['T'], idx: Tensor['I', 1], bias: Tensor['T'] | None, extra: list[Tensor['T']], k: int = 2, scales: list[float] = [1.0, 2.0], ks: list[int] = [3], mode: str = 'sum', flag: bool = False, eps: float = 1e-05) -> tuple[Tensor['T'], Tensor['int64']]", "version": 1}, {"domain": "opkit.examples", "kernels": ["T=float32", "T=float64"], "name": "ScaledGelu", "signature": "scaled_gelu(x: Tensor['T'], alpha: float = 1.0) -> Tensor['T']", "version": 1}, {"domain": "opkit.examples", "kernels": ["T=float16", "T=bfloat16", "T=float32", "T=float64", "T=int32", "T=int64"], "name": "TopKLastAxis", "signature": "top_k_last_axis(x: Tensor['T'], k: int, largest: bool = True) -> tuple[Tensor['T'], Tensor['int64']]", "version": 1}, {"domain": "opkit.examples", "kernels": [""], "name": "UniqueConsecutive", "signature": "unique_consecutive(x: Tensor['int64', 1]) -> tuple[Tensor['int64'], Tensor['int64']]", "version": 1}, {"domain": "opkit.examples", "kernels": ["T=float16", "T=bfloat16", "T=float32", "T=float64"], "name": "WeightedSum", "signature": "weighted_sum(xs: list[Tensor['T']], weights: list[float]) -> Tensor['T']", "version": 1}], "ort_api_version": 21})opkit";
+__attribute__((used)) const char kOpkitInfo[] = "OPKIT_INFO" R"opkit({"opkit_version": "0.1.0", "ops": [{"domain": "opkit.examples", "kernels": ["T=float32", "T=float64"], "name": "LinearAct", "signature": "linear_act(x: Tensor['T'], weight: Tensor['T'], bias: Tensor['T'] | None = None, activation: Literal['relu', 'gelu', 'silu', 'none'] = 'gelu') -> Tensor['T']", "version": 1}, {"domain": "opkit.golden", "kernels": ["T=float32, I=int32", "T=float32, I=int64", "T=float64, I=int32", "T=float64, I=int64"], "name": "MixedOp", "signature": "mixed_op(x: Tensor['T'], idx: Tensor['I', 1], bias: Tensor['T'] | None, extra: list[Tensor['T']], k: int = 2, scales: list[float] = [1.0, 2.0], ks: list[int] = [3], mode: str = 'sum', flag: bool = False, eps: float = 1e-05) -> tuple[Tensor['T'], Tensor['int64']]", "version": 1}, {"domain": "opkit.examples", "kernels": ["T=float32", "T=float64"], "name": "ScaledGelu", "signature": "scaled_gelu(x: Tensor['T'], alpha: float = 1.0) -> Tensor['T']", "version": 1}, {"domain": "opkit.examples", "kernels": ["T=float16", "T=bfloat16", "T=float32", "T=float64", "T=int32", "T=int64"], "name": "TopKLastAxis", "signature": "top_k_last_axis(x: Tensor['T'], k: int, largest: bool = True) -> tuple[Tensor['T'], Tensor['int64']]", "version": 1}, {"domain": "opkit.examples", "kernels": [""], "name": "UniqueConsecutive", "signature": "unique_consecutive(x: Tensor['int64', 1]) -> tuple[Tensor['int64'], Tensor['int64']]", "version": 1}, {"domain": "opkit.examples", "kernels": ["T=float16", "T=bfloat16", "T=float32", "T=float64"], "name": "WeightedSum", "signature": "weighted_sum(xs: list[Tensor['T']], weights: list[float]) -> Tensor['T']", "version": 1}], "ort_api_version": 21})opkit";
 
 struct Domains {
   std::vector<OrtCustomOpDomain*> handles;
@@ -28,6 +29,7 @@ const Domains& domains(const OrtApi* api) {
   static const Domains d = [api] {
     Domains out;
     std::map<std::string, std::vector<const OrtCustomOp*>> by_domain;
+    opkit_register_LinearAct(by_domain["opkit.examples"]);
     opkit_register_MixedOp(by_domain["opkit.golden"]);
     opkit_register_ScaledGelu(by_domain["opkit.examples"]);
     opkit_register_TopKLastAxis(by_domain["opkit.examples"]);
