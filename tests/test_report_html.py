@@ -258,6 +258,12 @@ def test_test_page_lists_cases_and_failures_with_rerun_commands() -> None:
     assert "opkit test OffByOne --case 7" in text and "T=float32 x=7" in text
     assert "never exercised by its cases: bias never absent" in text and "FAIL (incomplete: bias never absent)" in text
     assert "--strict: an incomplete op fails the run" in text
+    import copy
+
+    other = copy.deepcopy(op)
+    other.runtime = "openvino"  # one OpResult per op and runtime: the page says which is which
+    both = TestReport(seed=0, sanitize=False, library="/lib.so", ops=[op, other]).html()
+    assert "test.broken::OffByOne in onnxruntime" in both and "test.broken::OffByOne in openvino" in both
     assert text.count('<tr class="case ') == 3 and '<tr class="case failed">' in text
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text)
 

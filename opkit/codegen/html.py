@@ -98,7 +98,9 @@ def test_view(report: Any) -> dict[str, Any]:
         status = o.result()  # ok, ok (incomplete: ...), FAIL, NO CASES RAN, ...
         n = max(o.cases, 1)
         ops.append({
-            "name": o.name, "qualname": o.qualname, "ok": o.ok, "status": status, "cases": o.cases,
+            "name": o.name, "qualname": o.qualname, "runtime": getattr(o, "runtime", ""),
+            "several": len({getattr(x, "runtime", "") for x in report.ops}) > 1,
+            "ok": o.ok, "status": status, "cases": o.cases,
             "passed": o.passed, "failed": o.failed, "skipped": o.skipped, "anchor": f"op-{len(ops)}",
             "pct": {"passed": f"{100.0 * o.passed / n:.1f}", "failed": f"{100.0 * o.failed / n:.1f}",
                     "skipped": f"{100.0 * o.skipped / n:.1f}"},
