@@ -1,5 +1,5 @@
 """opkit::fast (templates/cpp/math.h.j2): the maximum errors documented in the header and in
-the README (Kernel helpers) hold on dense grids, both for plain (baseline) calls and through
+docs/kernel-api.md (Kernel helpers) hold on dense grids, both for plain (baseline) calls and through
 opkit::simd_for (run-time dispatched, vectorised, possibly with FMA contraction), and special values
 behave as documented."""
 
@@ -16,7 +16,7 @@ from opkit.codegen.render import render_library
 CXX = shutil.which("c++") or shutil.which("g++")
 pytestmark = pytest.mark.skipif(CXX is None, reason="no C++ compiler")
 
-# Documented bounds (keep in sync with math.h.j2 and the README (Kernel helpers)).
+# Documented bounds (keep in sync with math.h.j2 and docs/kernel-api.md (Kernel helpers)).
 MAX_ULP = {"exp": 1.1, "erf": 7.0, "tanh": 1.6, "sigmoid": 2.4}
 MAX_REL = {"exp": 1.0e-7, "erf": 4.1e-7, "tanh": 1.6e-7, "sigmoid": 1.5e-7}
 MAX_ABS_ERF = 4.1e-7

@@ -75,6 +75,7 @@ def test_kernel_edits_reuse_the_cache_spec_edit_and_fresh_reexport(tmp_path):
     assert "export" not in rep["timings_seconds"] and "eager" not in rep["timings_seconds"]
     assert "Building CXX object" in p.stderr  # the kernel was recompiled, then checked against the cache
     assert not _imported(p, "torch"), "the cached path imported torch"
+    assert (root / "build" / "verify" / "model" / "report.html").is_file()
     assert "cached:" in p.stdout and any("from the cache" in n for n in rep["notes"])
     assert len(rep["runs"]) == 3  # example inputs + two other sizes, all from the cached input sets
 

@@ -232,7 +232,7 @@ def broken_ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def broken_report(broken_ws: Path) -> tuple[subprocess.CompletedProcess, dict]:
-    p = run_opkit("test", "--timeout", "2", "--json", "report.json", cwd=broken_ws)
+    p = run_opkit("test", "--timeout", "2", "--json", "report.json", "--html", "report.html", cwd=broken_ws)
     return p, json.loads((broken_ws / "report.json").read_text())
 
 
@@ -282,6 +282,29 @@ def test_each_broken_kernel_is_caught_by_the_right_mechanism(broken_report) -> N
     assert all(f["kind"] == "crash" and "SIGSEGV" in f["problem"] for f in cwb["failures"])
     assert "bias=absent" in cwb["failures"][0]["inputs"] and not cwb["ok"]
     assert "OffByOne" in p.stdout and "FAIL" in p.stdout and "rerun: opkit test OffByOne --case" in p.stdout
+
+
+@pytest.mark.e2e
+def test_the_html_report_lists_every_case_and_each_failure_with_its_inputs_and_rerun(broken_ws: Path,
+                                                                                     broken_report) -> None:
+    from markupsafe import escape  # as the page's templates escape
+
+    _, report = broken_report
+    page = (broken_ws / "report.html").read_text()
+    assert page == (broken_ws / "build" / "test" / "report.html").read_text()  # also kept in build/test/
+    for op in report["ops"]:
+        assert f'<span class="mono">{op["name"]}</span>' in page
+        for f in op["failures"]:
+            assert str(escape(f["repro"])) in page and str(escape(f["inputs"])) in page
+    assert page.count('<tr class="case ') == sum(op["cases"] for op in report["ops"])
+    assert page.count('<tr class="case failed">') == sum(op["failed"] for op in report["ops"])
+    from browser import find_chromium
+    from test_report_html import check_in_browser_no_graph
+
+    if find_chromium() is None:
+        pytest.skip("no chromium on PATH: the report was written and checked, but not rendered in a browser")
+    assert check_in_browser_no_graph(broken_ws / "report.html", "tr.case.failed") == \
+        sum(op["failed"] for op in report["ops"])
 
 
 @pytest.mark.e2e

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from opkit import ui
+from opkit.cli._files import output_path, write_output
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,6 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="fail (exit 1) when an op passed but left something untested: an optional input never "
                         "absent, a listed attribute value never run, ... (the report's `ok (incomplete: ...)`)")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON to FILE")
+    p.add_argument("--html", metavar="FILE", help="also write the report as one self-contained HTML page to FILE: "
+                                                   "the cases per op, failures with their inputs and rerun command")
     p.add_argument("-v", "--verbose", action="store_true", help="show every failing case, with the kernel's output")
 
 
@@ -39,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError("--timeout must be positive", got=str(args.timeout))
+    html = output_path(args.html, "--html") if args.html else None
     ws = find_workspace(explicit=args.workspace)
     report = run_tests(ws, args.ops or None, seed=args.seed, sanitize=args.sanitize,
                        timeout=args.timeout or DEFAULT_TIMEOUT, case=args.case,
@@ -47,4 +51,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(report.to_dict(), indent=1))
         ui.info(f"wrote {args.json}")
+    if html:
+        write_output(html, report.html())
     return 0 if report.ok else 1

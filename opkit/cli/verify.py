@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from opkit import ui
+from opkit.cli._files import output_path, write_output
 from opkit.errors import UsageError
 
 
@@ -14,6 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="a Python file defining `model`, `example_inputs` and optionally `dynamic_shapes`")
     p.add_argument("--workspace", metavar="DIR", help="the workspace (default: nearest folder with ops/ above the model)")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON to FILE")
+    p.add_argument("--html", metavar="FILE", help="also write the report as one self-contained HTML page to FILE "
+                                                   "(it is always in the artifacts folder as report.html)")
     p.add_argument("--sanitize", action="store_true", help="use the AddressSanitizer/UBSan build of the library")
     p.add_argument("--timeout", type=float, metavar="S", help="limit for the ONNX Runtime run (default 300 s)")
     p.add_argument("--opset", type=int, help="the ONNX opset to export to (default: the exporter's)")
@@ -40,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if not model.is_file():
         raise UsageError(f"no such model file: {model}", fix="pass the path of a Python file defining `model` and "
                          "`example_inputs`")
+    html = output_path(args.html, "--html") if args.html else None
     ws = find_workspace(start=model.resolve().parent, explicit=args.workspace)
     from opkit.verify.driver import verify
 
@@ -52,4 +56,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(report.to_dict(), indent=1))
         ui.info(f"wrote {args.json}")
+    if html:  # the page verify wrote into the artifacts folder
+        write_output(html, (Path(report.artifacts) / "report.html").read_text(encoding="utf-8"))
     return 0 if report.ok else 1

@@ -301,7 +301,7 @@ def render_kernel_file(spec: OpSpec, body: str | None = None) -> str:
                     f"{head}{spec.name}::{st} {spec.name}::prepare({prepare_params(spec, maybe_unused=True)}) {{\n"
                     f"  return {{}};\n}}\n\n")
         body += (f"{head}void {spec.name}::compute({compute_params(spec, maybe_unused=True)}) {{\n"
-                 f"  // Write the maths here; see the README's \"Kernel API\".\n"
+                 f"  // Write the maths here; see opkit's docs, \"Kernel API\" (docs/kernel-api.md).\n"
                  f"  throw opkit::NotImplemented(name);\n}}\n")
     return render("cpp/kernel.cc.j2", name=spec.name, folder=spec.folder, body=body)
 

@@ -60,8 +60,8 @@ class Op:
 
     def constrain(self, **rules: Any) -> "Op":
         """Constrain the inputs `opkit test` generates: shapes=, values=, sorted=, attrs=, ranks=, valid=,
-        nonfinite=, generate=, rtol=, atol=, max_elements=, max_case_elements= (see the README, "Constraining the
-        generated inputs"). Returns the op."""
+        nonfinite=, generate=, rtol=, atol=, max_elements=, max_case_elements= (see docs/testing.md, "Constraining
+        the generated inputs"). Returns the op."""
         from opkit.testing.constraints import build_config
 
         self.test_config = build_config(self.spec, base=self.test_config, **rules)

@@ -7,7 +7,7 @@
         report.assert_ok()            # AssertionError listing each failing case and its rerun command
 
 Constraints on generated inputs are declared in the spec with ``my_op.constrain(...)`` and
-``@my_op.samples`` (see the README, "Constraining the generated inputs"). Nothing here imports torch until `run` is called.
+``@my_op.samples`` (see docs/testing.md, "Constraining the generated inputs"). Nothing here imports torch until `run` is called.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from opkit.errors import UsageError
 from opkit.spec.dtypes import DTYPES
 from opkit.testing.cases import Case, config_of, materialize, plan_cases
 from opkit.testing.coverage import coverage
-from opkit.testing.report import Failure, OpResult, TestReport
+from opkit.testing.report import CaseResult, Failure, OpResult, TestReport
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -238,12 +238,14 @@ def _run_tests(ws: Workspace, names: list[str] | None, *, held: contextlib.ExitS
         prepared: list[tuple[str, Path]] = []
         early: list[tuple[Case, str, str]] = []  # (case, kind, problem) failing before any runtime runs
         skips: list[str] = []
+        skipped_ids: list[str] = []
         by_id: dict[str, Case] = {}
         for c in cases:
             cid = c.extra["id"]
             by_id[cid] = c
             if c.skipped:
                 skips.append(f"case {cid} [{c.label}]: {c.skipped}")
+                skipped_ids.append(cid)
                 continue
             try:
                 with torch.no_grad():
@@ -251,7 +253,7 @@ def _run_tests(ws: Workspace, names: list[str] | None, *, held: contextlib.ExitS
             except Exception as exc:
                 early.append((c, "reference", f"the reference raised {type(exc).__name__}: {str(exc).strip()[:300]} "
                               "(if these inputs are invalid for the op, constrain them in the spec: see "
-                              "the README, \"Constraining the generated inputs\")"))
+                              "docs/testing.md, \"Constraining the generated inputs\")"))
                 continue
             try:
                 fake = _fake_outputs(op, c.args)
@@ -271,10 +273,12 @@ def _run_tests(ws: Workspace, names: list[str] | None, *, held: contextlib.ExitS
             res.cases = len(cases)
             res.skipped = len(skips)
             res.skips = list(skips)
+            res.results = [CaseResult(cid, by_id[cid].label, by_id[cid].describe(), "skipped") for cid in skipped_ids]
 
             def fail(c: Case, kind: str, problem: str, where: str | None = None, log: str = "",
-                     res: OpResult = res, rt_name: str = rt.name) -> None:
+                     res: OpResult = res, rt_name: str = rt.name, max_abs: float | None = None) -> None:
                 res.failed += 1
+                res.results.append(CaseResult(c.extra["id"], c.label, c.describe(), "failed", max_abs))
                 res.failures.append(Failure(c.extra["id"], c.label, c.describe(), kind, problem,
                                             repro_command(ws, op, c.extra["id"], seed, sanitize, timeout,
                                                           rt_name if len(chosen) > 1 or rt_name != "onnxruntime"
@@ -292,6 +296,7 @@ def _run_tests(ws: Workspace, names: list[str] | None, *, held: contextlib.ExitS
             for cid, why in rt_skips:
                 res.skipped += 1
                 res.skips.append(f"case {cid} [{by_id[cid].label}]: {why}")
+                res.results.append(CaseResult(cid, by_id[cid].label, by_id[cid].describe(), "skipped"))
             last = [0.0, -1]
 
             def progress(done: int, total: int, last: list = last, rt_label: str = rt.short) -> None:
@@ -305,9 +310,13 @@ def _run_tests(ws: Workspace, names: list[str] | None, *, held: contextlib.ExitS
                                  sanitize=sanitize, threads=threads, workspace=ws.root, progress=progress,
                                  runtime=rt.name, options=options, model_name=model_name) if to_run else {}
             _judge(spec, cfg, res, rt, to_run, outcomes, by_id, expected, fail)
+            res.results.sort(key=lambda r: [int(p) if p.isdigit() else 0 for p in r.case.split(".")])
             if case is None:  # one rerun case says nothing about coverage
                 res.coverage = coverage(op, plan_cases(op), cases, {cid for cid, _ in to_run})
     report.seconds = time.perf_counter() - t_start
+    from opkit.codegen.writer import write_atomic
+
+    write_atomic(root / "report.html", report.html())  # always; `opkit test --html FILE` copies it elsewhere too
     return report
 
 
@@ -345,6 +354,7 @@ def _judge(spec: Any, cfg: Any, res: OpResult, rt: Any, to_run: list[tuple[str, 
             continue
         want, fake = expected[cid]
         problems: list[tuple[str, str]] = []
+        case_abs: float | None = None
         for j, o in enumerate(spec.outputs):
             dt = spec.resolve(o.type, c.combo)
             path = folder / f"out_{j}.npy"
@@ -377,6 +387,7 @@ def _judge(spec: Any, cfg: Any, res: OpResult, rt: Any, to_run: list[tuple[str, 
                 atol = max(atol if atol is not None else DTYPES[dt].atol, DTYPES[narrowed].atol)
                 res.narrowed.add(f"{dt} as {narrowed}")
             cmp = compare(o.name, got, w, rtol, atol)
+            case_abs = max(case_abs or 0.0, cmp.max_abs)
             if np.isfinite(cmp.max_abs) and cmp.max_abs > res.worst_abs:
                 res.worst_abs, res.worst_case = cmp.max_abs, cid
             if np.isfinite(cmp.max_rel):
@@ -386,6 +397,7 @@ def _judge(spec: Any, cfg: Any, res: OpResult, rt: Any, to_run: list[tuple[str, 
                 problems.append(("values", f"output {o.name!r}: " + (f"{cmp.problem}; " if cmp.problem else "")
                                  + detail))
         if problems:
-            fail(c, problems[0][0], "; ".join(p for _, p in problems))
+            fail(c, problems[0][0], "; ".join(p for _, p in problems), max_abs=case_abs)
         else:
             res.passed += 1
+            res.results.append(CaseResult(cid, c.label, c.describe(), "passed", case_abs))

@@ -21,6 +21,16 @@ class Failure:
 
 
 @dataclass
+class CaseResult:
+    """One case as it ended: every case of an op is listed in the HTML report."""
+    case: str
+    label: str
+    inputs: str
+    status: str  # "passed", "failed", "skipped"
+    max_abs: float | None = None  # the largest |got - expected| over the outputs (passed and value failures)
+
+
+@dataclass
 class OpResult:
     name: str
     qualname: str
@@ -36,6 +46,7 @@ class OpResult:
     skips: list[str] = field(default_factory=list)
     narrowed: set[str] = field(default_factory=set)  # "float64 as float32": compared at the narrower tolerance
     coverage: Coverage | None = None  # None when not checked (a single --case)
+    results: list[CaseResult] = field(default_factory=list)  # every case, in order
 
     @property
     def ok(self) -> bool:
@@ -97,6 +108,12 @@ class TestReport:
                          "worst_rel_err": o.worst_rel, "worst_case": o.worst_case,
                          "failures": [asdict(f) for f in o.failures], "skips": o.skips,
                          "narrowed": sorted(o.narrowed)} for o in self.ops]}
+
+    def html(self) -> str:
+        """The self-contained HTML report (templates/report/test.html.j2)."""
+        from opkit.codegen.html import render_test_report
+
+        return render_test_report(self)
 
     def render(self, *, max_failures: int = 5, verbose: bool = False) -> str:
         lines: list[str] = []

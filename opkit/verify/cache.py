@@ -151,7 +151,8 @@ def verify_cached(entry: Cached, model_path: Path, ws: Workspace, built: Any, *,
     meta, art = entry.meta, entry.folder
     report = Report(model=str(model_path), library=str(built.library), exporter=meta["exporter"],
                     opset=meta["opset"], ops=meta["ops"], timings=timings, artifacts=str(art),
-                    backend=runtimes[0].backend, notes=list(notes), outputs=meta.get("outputs", []))
+                    backend=runtimes[0].backend, notes=list(notes), outputs=meta.get("outputs", []),
+                    onnx_model=str(entry.model))
     ui.info(f"reusing the cached export and eager outputs ({ws.rel(art / MANIFEST)}); `--fresh` re-exports")
     driver.run_and_compare(report, runtimes, Prepare(onnx_path=entry.model, workspace=ws.root, art=art),
                            ws=ws, model_path=model_path, built=built, labels=[r["label"] for r in meta["runs"]],
@@ -163,5 +164,5 @@ def verify_cached(entry: Cached, model_path: Path, ws: Workspace, built: Any, *,
     report.notes.append("from the cache (only kernels changed since the last verify): " + ", ".join(CACHED_PARTS) +
                         "; run with --fresh to re-export")
     report.cached = list(CACHED_PARTS)
-    (art / "report.json").write_text(json.dumps(report.to_dict(), indent=1))
+    driver.write_artifacts(report, art)
     return report

@@ -254,7 +254,8 @@ def _verify(model_path: Path, ws: Workspace, *, held: contextlib.ExitStack, sani
     ops_called = sorted(calls)
     report = Report(model=str(model_path), library=str(built.library) if built else None,
                     exporter=exported.exporter, opset=exported.opset, ops=ops_called, timings=timings,
-                    artifacts=str(art), backend=chosen[0].backend, notes=notes, outputs=output_labels(returned))
+                    artifacts=str(art), backend=chosen[0].backend, notes=notes, outputs=output_labels(returned),
+                    onnx_model=str(exported.path))
 
     with ui.step("checking the exported graph", timings, "check"):
         import onnx
@@ -296,8 +297,17 @@ def _verify(model_path: Path, ws: Workspace, *, held: contextlib.ExitStack, sani
         report.notes.append("no dynamic_shapes in the model file: verified at the example sizes only")
     vcache.store(art, cache_key, vcache.meta_of(report, runs, shapes_by_run, eager_by_run, mf.rtol, mf.atol),
                  eager_by_run)
-    (art / "report.json").write_text(json.dumps(report.to_dict(), indent=1))
+    write_artifacts(report, art)
     return report
+
+
+def write_artifacts(report: Report, art: Path) -> None:
+    """The report in the artifacts folder: report.json for tools, report.html for people."""
+    from opkit.codegen.writer import write_atomic
+
+    (art / "report.json").write_text(json.dumps(report.to_dict(), indent=1))
+    write_atomic(art / "report.html", report.html(graph_cache=art / "graph.json"))
+    ui.detail(f"report: {art / 'report.html'}")
 
 
 def graph_ports(model_file: Path) -> tuple[list[str], list[str]]:

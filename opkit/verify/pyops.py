@@ -9,7 +9,7 @@ Two halves:
   registers one Python op per node variant and dtype combination, before the session is created.
 
 What onnxruntime-extensions 0.15.2 can express (measured with onnxruntime 1.32; see
-the README, "Before the C++ exists"), and what the copy of the model does about it:
+docs/commands/verify.md, "Before the C++ exists"), and what the copy of the model does about it:
 - attribute kinds int, float, string only: list attributes are rewritten to a JSON string
   attribute, which the op decodes; a bool is an int;
 - an attribute missing from a node fails session creation: defaults are written into the copy;

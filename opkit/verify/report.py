@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from opkit.verify.compare import Comparison
@@ -27,6 +28,11 @@ class Run:
     def ok(self) -> bool:
         return all(c.ok for c in self.comparisons)
 
+    @property
+    def where(self) -> str:
+        """The runtime this run went through, as reports group runs: "onnxruntime + op library", "C++ runner", ..."""
+        return _RUN_WHERE.get(self.backend, self.backend)
+
 
 @dataclass
 class Report:
@@ -42,6 +48,7 @@ class Report:
     artifacts: str = ""
     backend: str = "native"  # "native" (the op library) or "python" (the references, opkit/verify/pyops.py)
     cached: list[str] = field(default_factory=list)  # parts reused from the verify cache (opkit/verify/cache.py)
+    onnx_model: str = ""  # the exported model that ran (its graph is drawn in the HTML report)
     runtimes: list[dict] = field(default_factory=list)  # {"name", "label", "version"} of each runtime, in order
     outputs: list[str] = field(default_factory=list)  # each output as the model returns it: output[0], logits, ...
 
@@ -66,7 +73,8 @@ class Report:
             "exporter": self.exporter, "cached": self.cached,
             "opset": self.opset, "ops": self.ops, "calls_opkit_ops": bool(self.ops), "outputs": self.outputs,
             "notes": self.all_notes, "failures": self.failures,
-            "artifacts": self.artifacts, "timings_seconds": {k: round(v, 4) for k, v in self.timings.items()},
+            "artifacts": self.artifacts, "onnx_model": self.onnx_model,
+            "timings_seconds": {k: round(v, 4) for k, v in self.timings.items()},
             "runs": [self._run_dict(r) for r in self.runs],
             "runtimes": [dict(rt, ok=all(r.ok for r in self.runs if r.runtime == rt["name"]),
                               runs=[self._run_dict(r) for r in self.runs if r.runtime == rt["name"]])
@@ -75,8 +83,16 @@ class Report:
 
     @staticmethod
     def _run_dict(r: Run) -> dict[str, Any]:
-        return {"label": r.label, "runtime": r.runtime, "backend": r.backend, "ok": r.ok,
+        return {"label": r.label, "runtime": r.runtime, "backend": r.backend, "where": r.where, "ok": r.ok,
                 "input_shapes": r.input_shapes, "outputs": [c.to_dict() for c in r.comparisons]}
+
+    def html(self, graph_cache: Path | None = None) -> str:
+        """The self-contained HTML report (templates/report/verify.html.j2), with the exported graph drawn
+        (its layout reused from `graph_cache` when the model is unchanged, see opkit.verify.graph.load_graph)."""
+        from opkit.codegen.html import render_verify_report
+        from opkit.verify.graph import load_graph
+
+        return render_verify_report(self, load_graph(self.onnx_model, self.ops, graph_cache))
 
     def render(self) -> str:
         lines = [f"model:    {self.model}",
@@ -114,8 +130,7 @@ class Report:
     def _render_run(r: Run, lines: list[str]) -> None:
         shapes = " ".join("x".join(map(str, s)) or "scalar" for s in r.input_shapes)
         lines.append("")
-        where = _RUN_WHERE.get(r.backend, r.backend)
-        lines.append(f"{r.label} [{where}] (inputs {shapes}):")
+        lines.append(f"{r.label} [{r.where}] (inputs {shapes}):")
         rows = [("output", "shape", "dtype", "max abs err", "max rel err", "tolerance", "result")]
         for c in r.comparisons:
             rows.append((c.display, "x".join(map(str, c.shape)) or "scalar", c.dtype, f"{c.max_abs:.3g}",

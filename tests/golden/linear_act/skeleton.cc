@@ -1,7 +1,7 @@
 // The kernel of LinearAct: only the maths. opkit generates the rest from spec.py
 // (checks, attributes, output allocation, registration) into the build folder.
 // The declaration you implement is in the generated header included below; `opkit build`
-// shows it again if the spec changes. See "Kernel API" in opkit's README.
+// shows it again if the spec changes. See opkit's docs, docs/kernel-api.md.
 #include "linear_act.opkit.h"
 
 namespace opkit::ops {
@@ -18,7 +18,7 @@ LinearAct::State<T> LinearAct::prepare([[maybe_unused]] const Attrs& attrs, [[ma
 
 template <typename T>
 void LinearAct::compute([[maybe_unused]] opkit::Context& ctx, [[maybe_unused]] const Attrs& attrs, [[maybe_unused]] const State<T>& state, [[maybe_unused]] const opkit::Input<T>& x, [[maybe_unused]] const opkit::Input<T>& weight, [[maybe_unused]] const opkit::Optional<T>& bias, [[maybe_unused]] opkit::Output<T>& y) {
-  // Write the maths here; see the README's "Kernel API".
+  // Write the maths here; see opkit's docs, "Kernel API" (docs/kernel-api.md).
   throw opkit::NotImplemented(name);
 }
 

@@ -1,14 +1,14 @@
 // The kernel of WeightedSum: only the maths. opkit generates the rest from spec.py
 // (checks, attributes, output allocation, registration) into the build folder.
 // The declaration you implement is in the generated header included below; `opkit build`
-// shows it again if the spec changes. See "Kernel API" in opkit's README.
+// shows it again if the spec changes. See opkit's docs, docs/kernel-api.md.
 #include "weighted_sum.opkit.h"
 
 namespace opkit::ops {
 
 template <typename T>
 void WeightedSum::compute([[maybe_unused]] opkit::Context& ctx, [[maybe_unused]] const Attrs& attrs, [[maybe_unused]] const opkit::Variadic<T>& xs, [[maybe_unused]] opkit::Output<T>& y) {
-  // Write the maths here; see the README's "Kernel API".
+  // Write the maths here; see opkit's docs, "Kernel API" (docs/kernel-api.md).
   throw opkit::NotImplemented(name);
 }
 
