@@ -8,6 +8,7 @@ any tensor; `materialize` makes the tensors of one case from a generator seeded 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import math
@@ -34,6 +35,9 @@ TEMPLATES: tuple[tuple[str, tuple[int, ...]], ...] = (
     ("large", (257, 1031)),
 )
 MID_SHAPE = ("mid", (3, 11))
+# Tried, in order, for a mid-size case that valid= rejects with every listed attribute value: constraints such as
+# "an even last dim" or "a multiple of 4" reject the odd primes of MID_SHAPE but not these.
+OTHER_MID_SHAPES = (("mid, even dims", (4, 12)), ("mid, multiples of 8", (8, 16)))
 VARIADIC_COUNTS = (1, 2, 3)  # the numbers of tensors a variadic input gets (2 in every other case)
 MAX_ATTR_TRIES = 64  # attribute combinations tried for one case when valid= rejects it
 VALID_REJECTED = "valid= rejected it"
@@ -263,8 +267,19 @@ def materialize(op: Any, plans: list[Plan], index: int, seed: int) -> list[Case]
                 changed = ", ".join(f"{k}={v!r}" for k, v in attrs.items() if v != plan.attrs[k])
                 other.label += f" ({changed} for valid=)"
                 return [other]
+        if plan.template == MID_SHAPE:  # then other mid-size shapes, with the case's own attributes first
+            for template in OTHER_MID_SHAPES:
+                alt = dataclasses.replace(plan, template=template)
+                for attrs in [dict(plan.attrs), *_attr_alternatives(spec, cfg, plan)]:
+                    other = _make(op, alt, index, cseed, attrs)
+                    tried += 1
+                    if other.skipped is None:
+                        changed = ", ".join(f"{k}={v!r}" for k, v in attrs.items() if v != plan.attrs[k])
+                        other.label += f" (shape {template[1]}{', ' + changed if changed else ''} for valid=)"
+                        return [other]
         if tried > 1:
-            case.skipped = f"{VALID_REJECTED} (and {tried - 1} other combination(s) of the listed attribute values)"
+            case.skipped = f"{VALID_REJECTED} (and {tried - 1} other combination(s) of the listed attribute values" \
+                           " and shapes)"
     return [case]
 
 
