@@ -422,3 +422,65 @@ def test_bench_cases_of_linear_act_hold_the_weights_and_state_the_work():
     row = Row("x", 1, "float32", "", stats={"native": {"median_s": 1e-3}, "builtin": {"median_s": 1e-6}}, work=work)
     assert row.rates("native")["gflops"] == pytest.approx(work["flops"] / 1e-3 / 1e9)
     assert row.rates("builtin") == {}  # another op's time: no rate
+
+
+_ET_CHILD = r"""
+import json, sys
+from pathlib import Path
+import numpy as np
+import torch
+sys.path.insert(0, sys.argv[1])
+from ops.shift.spec import shift
+from opkit.runtimes.executorch.pte import export_program
+from opkit.runtimes.executorch.session import EtSession
+tmp = Path(sys.argv[3])
+
+class Layer(torch.nn.Module):  # w and b: constants of the .pte
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("w", torch.tensor([1.0, 2.0]))
+        self.register_buffer("b", torch.tensor([10.0]))
+    def forward(self, x):
+        return shift(x, self.w, self.b)
+
+class Fed(torch.nn.Module):  # w fed by the caller: a planned buffer reused with other data
+    def forward(self, x, w):
+        return shift(x, w, None)
+
+x = np.array([0.5, -1.0], dtype=np.float32)
+export_program(Layer(), (torch.from_numpy(x),), tmp / "a.pte", [shift])
+export_program(Fed(), (torch.from_numpy(x), torch.zeros(2)), tmp / "b.pte", [shift])
+out = {}
+s = EtSession(str(tmp / "a.pte"), [sys.argv[2]], {})
+runs = [s.run([x]) for _ in range(3)]
+out["const"] = [int(r[1][0]) for r in runs]
+out["y"] = runs[0][0].tolist()
+f = EtSession(str(tmp / "b.pte"), [sys.argv[2]], {})
+fed = [f.run([x, np.array(w, dtype=np.float32)]) for w in ([1.0, 2.0], [1.0, 2.0], [5.0, 5.0])]
+out["fed"] = [int(r[1][0]) for r in fed]
+out["fed_y"] = [r[0].tolist() for r in fed]
+out["back"] = int(s.run([x])[1][0])  # the constant layer's state is still cached
+json.dump(out, open(tmp / "out.json", "w"))
+"""
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_prepare_first_call_cache_in_executorch(tmp_path):
+    """ExecuTorch: a first-call cache keyed by the constants' address, shape and a digest of their bytes. A .pte's
+    constant weights prepare once; an input the caller feeds prepares again when its data changes."""
+    pytest.importorskip("executorch", reason="ExecuTorch is not installed (pip install 'opkit[executorch]')")
+    ws = tmp_path / "ws"
+    shutil.copytree(FIXTURE, ws)
+    build = tmp_path / "build"
+    p = run_opkit("build", "--runtime", "executorch", cwd=ws, env={"OPKIT_BUILD_DIR": str(build)})
+    assert p.returncode == 0, p.stderr
+    lib = build / "release" / "lib" / "libopkit_executorch.so"
+    p = subprocess.run([sys.executable, "-c", _ET_CHILD, str(ws), str(lib), str(tmp_path)],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert out["const"] == [1, 1, 1] and np.allclose(out["y"], [13.5, 12.0])
+    assert out["fed"] == [2, 2, 3]
+    assert np.allclose(out["fed_y"][0], [3.5, 2.0]) and np.allclose(out["fed_y"][2], [10.5, 9.0])
+    assert out["back"] == 3

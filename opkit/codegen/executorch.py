@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from opkit.codegen.env import render
-from opkit.codegen.render import _alloc_lines, _cpp_elem, compute_params, cpp_literal, library_info
+from opkit.codegen.render import (_alloc_lines, _cpp_elem, compute_params, cpp_literal, library_info,
+                                  library_views, state_type)
 from opkit.spec.dtypes import DTYPES
 from opkit.spec.model import ATTR_PY, OpSpec, snake_case
 
@@ -114,8 +115,12 @@ def op_view(spec: OpSpec) -> dict[str, Any]:
         "tv_names": ", ".join(tvs),
         "glue_template_params": ", ".join(f"typename {t}" for t in tvs) or "typename Unused",
         "compute_template_args": f"<{', '.join(tvs)}>" if tvs else "",
-        "compute_call_args": ", ".join(["ctx", "attrs"] + [i.name for i in spec.inputs] +
-                                       [o.name for o in spec.outputs]),
+        "compute_call_args": ", ".join(["ctx", "attrs"] + (["state"] if spec.has_prepare else []) +
+                                       [i.name for i in spec.inputs] + [o.name for o in spec.outputs]),
+        "has_prepare": spec.has_prepare, "state_type": state_type(spec) if spec.has_prepare else "",
+        "prepare_args": ", ".join(["attrs"] + [i.name for i in spec.constant_inputs]),
+        "constant_names": ", ".join(i.name for i in spec.constant_inputs),
+        "constant_args": [{"name": i.name, "stack": pos[i.name]} for i in spec.constant_inputs],
         "compute_params": compute_params(spec),
         "dtype_names": ", ".join(f"{t}={{" + ", ".join(tv.dtypes) + "}" for tv in spec.typevars
                                  for t in [tv.name]),
@@ -134,7 +139,8 @@ def render_executorch(specs: Sequence[OpSpec]) -> dict[str, str]:
         f"{SUBDIR}/src/register.cc": render("executorch/register.cc.j2", ops=views, library=LIBRARY,
                                             info_literal=f'"OPKIT_INFO" R"opkit({info})opkit"'),
         f"{SUBDIR}/exports.map": render("executorch/exports.map.j2"),
-        f"{SUBDIR}/opkit_executorch.cmake": render("executorch/ops.cmake.j2", ops=views, target=TARGET),
+        f"{SUBDIR}/opkit_executorch.cmake": render("executorch/ops.cmake.j2", ops=views, target=TARGET,
+                                                              libraries=library_views(specs)),
     }
     for v in views:
         files[f"{SUBDIR}/src/{v['folder']}.et.cc"] = render("executorch/op_glue.cc.j2", op=v)
