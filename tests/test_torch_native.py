@@ -191,6 +191,36 @@ def test_bundled_ops_native_in_eager_match_their_references(torch_build, tmp_pat
         assert set(res.values()) == {"SUCCESS"}, (folder, res)
 
 
+SAME_WEIGHT_OTHER_ATTRS = """
+    import json, sys, torch
+    from pathlib import Path
+    import opkit
+    from opkit.build.specs import import_ops
+    from opkit.build.workspace import Workspace
+
+    op = import_ops(Workspace(Path('.').resolve()))["linear_act"]
+    opkit.load_native({lib!r})
+    g = torch.Generator().manual_seed(0)
+    x, w, b = (torch.randn(s, generator=g) for s in ((4, 16), (8, 16), (8,)))
+    errs = {{}}
+    for act in ("relu", "gelu", "relu", "none"):  # one weight tensor: the prepared state must follow the attribute
+        got, want = op(x, w, b, activation=act), op.reference(x, w, b, activation=act)
+        errs[act] = max(errs.get(act, 0.0), float((got - want).abs().max()))
+    print(json.dumps(errs))
+"""
+
+
+@pytest.mark.e2e
+def test_prepared_state_follows_the_attributes_for_one_weight(torch_build, tmp_path):
+    """The first-call prepare cache is keyed on the attributes too: LinearAct prepares its activation, so the
+    same weight called with another activation must not reuse the first call's state."""
+    lib = torch_build / "release" / "lib" / "libopkit_torch.so"
+    p = _child(SAME_WEIGHT_OTHER_ATTRS.format(lib=str(lib)), tmp_path, env={"OPKIT_BUILD_DIR": str(torch_build)})
+    assert p.returncode == 0, p.stderr[-3000:]
+    errs = json.loads(p.stdout.strip().splitlines()[-1])
+    assert set(errs) == {"relu", "gelu", "none"} and all(e < 1e-4 for e in errs.values()), errs
+
+
 @pytest.mark.e2e
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["torchscript", "aoti"])

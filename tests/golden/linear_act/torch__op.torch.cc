@@ -32,10 +32,11 @@ std::vector<at::Tensor> run(c10::ArrayRef<c10::IValue> args, const Spec::Attrs& 
   }
   opkit::Context ctx(host, kOp);
   // The prepare stage, on the first call with these weight, bias (torch's dispatcher has no
-  // per-node object): cached by their data address, shape and version counter, which every in-place
+  // per-node object): cached by the attributes and their data address, shape and version counter, which every in-place
   // write bumps; the cache holds the tensors, so an address cannot come back with other data.
   static opkit::detail::StateCache<Spec::State<T>> cache(opkit::torch_glue::kStateCacheEntries);
   std::vector<int64_t> key;
+  opkit::detail::attr_key(key, attrs.activation);  // prepare sees the attributes too
   auto keep = std::make_shared<std::vector<at::Tensor>>();
   opkit::torch_glue::state_key(args[1], key, *keep);
   opkit::torch_glue::state_key(args[2], key, *keep);
