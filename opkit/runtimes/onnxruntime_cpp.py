@@ -30,7 +30,40 @@ def run_with_runner(runner: object, job: Job, runner_run: object) -> Outcome:
     return Outcome(True, None, result, None, "")
 
 
-class OnnxRuntimeCpp(OnnxRuntime):
+class RunnerBinary:
+    """The part every C++-runner runtime shares: build the runner binary once (ensure_runner), run a job's input
+    sets through it (run_with_runner), run one model on named inputs (`opkit run`). A runtime names the module
+    holding its ensure_runner/run_runner, the progress line, and how its runner's version reads."""
+
+    runner_module: str  # a module with ensure_runner(build_dir) and run_runner(runner, model, ...)
+    runner_step: str  # the progress line while the runner is built
+
+    def runner_version(self, runner: object) -> str:
+        raise NotImplementedError
+
+    def _runner_api(self) -> object:
+        import importlib
+
+        return importlib.import_module(self.runner_module)
+
+    def runner(self, build_dir: Path | None) -> object:
+        with ui.step(self.runner_step):
+            r = self._runner_api().ensure_runner(build_dir)
+        ui.detail(f"{'built' if r.compiled else 'up to date'}: {r.exe} ({self.runner_version(r)})")
+        return r
+
+    def run(self, job: Job) -> Outcome:
+        build_dir = Path(job.options["build_dir"]) if job.options.get("build_dir") else None
+        return run_with_runner(self.runner(build_dir), job, self._runner_api().run_runner)
+
+    def run_files(self, build_dir: Path | None, model: Path, *, libraries: list[Path], inputs: dict[str, Path],
+                  output_dir: Path, threads: int | None = None, repeat: int = 1) -> object:
+        """`opkit run`: the model once on named .npy inputs (a RunnerResult; never raises for the run)."""
+        return self._runner_api().run_runner(self.runner(build_dir), model, libraries=libraries, inputs=inputs,
+                                             output_dir=output_dir, threads=threads, repeat=repeat)
+
+
+class OnnxRuntimeCpp(RunnerBinary, OnnxRuntime):
     name = "onnxruntime-cpp"
     label = "ONNX Runtime C++ API (opkit-runner, no Python) + libopkit_ops.so"
     short = "opkit-runner"
@@ -41,24 +74,8 @@ class OnnxRuntimeCpp(OnnxRuntime):
     sanitize = False  # the runner is not built with the sanitizers
     report_backend = "C++ runner"
 
-    def runner(self, build_dir: Path | None) -> object:
-        from opkit.native.runner import ensure_runner
+    runner_module = "opkit.native.runner"
+    runner_step = "building opkit-runner (C++, ONNX Runtime's C++ API)"
 
-        with ui.step("building opkit-runner (C++, ONNX Runtime's C++ API)"):
-            r = ensure_runner(build_dir)
-        ui.detail(f"{'built' if r.compiled else 'up to date'}: {r.exe} (onnxruntime {r.ort_version})")
-        return r
-
-    def run(self, job: Job) -> Outcome:
-        from opkit.native.runner import run_runner
-
-        build_dir = Path(job.options["build_dir"]) if job.options.get("build_dir") else None
-        return run_with_runner(self.runner(build_dir), job, run_runner)
-
-    def run_files(self, build_dir: Path | None, model: Path, *, libraries: list[Path], inputs: dict[str, Path],
-                  output_dir: Path, threads: int | None = None, repeat: int = 1) -> object:
-        """`opkit run`: the model once on named .npy inputs (a RunnerResult; never raises for the run)."""
-        from opkit.native.runner import run_runner
-
-        return run_runner(self.runner(build_dir), model, libraries=libraries, inputs=inputs, output_dir=output_dir,
-                          threads=threads, repeat=repeat)
+    def runner_version(self, runner: object) -> str:
+        return f"onnxruntime {runner.ort_version}"
