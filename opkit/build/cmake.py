@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from opkit import ui
+from opkit.build.lock import inherited_fds
 from opkit.errors import BuildError, ToolMissingError
 
 MIN_CMAKE = (3, 18)
@@ -109,7 +110,7 @@ def build(tools: Tools, build_dir: Path, *, verbose: bool = False,
           targets: list[str] | None = None) -> tuple[bool, str, list[Diagnostic]]:
     """Run ninja (every target, or only `targets`); stream its progress. Returns (ok, output, compiler errors)."""
     proc = subprocess.Popen([tools.ninja, "-C", str(build_dir), *(targets or [])], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, errors="replace")
+                            stderr=subprocess.STDOUT, text=True, errors="replace", pass_fds=inherited_fds())
     lines: list[str] = []
     assert proc.stdout is not None
     for line in proc.stdout:

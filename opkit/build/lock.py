@@ -5,6 +5,11 @@
   a build that would rewrite the library waits for them (so a run never reports another build's kernels).
 - `run_lock`: one `opkit verify` of a model (or one `opkit test`) at a time, since they share artifact folders.
 Whoever waits says so, and for whom.
+
+The build lock is inherited by the build's tools (`inherited_fds`): ninja starts each compiler in a process
+group of its own, so when opkit and ninja are killed (kill -9, the OOM killer) the compilers live on and
+write their objects later; they hold the lock until they exit, and the next build waits for them instead of
+racing them.
 """
 
 from __future__ import annotations
@@ -17,11 +22,19 @@ from pathlib import Path
 
 from opkit import ui
 
+_INHERITED: set[int] = set()  # fds of the build locks this process holds, handed to the build's tools
+
+
+def inherited_fds() -> tuple[int, ...]:
+    """The lock fds a build tool started now should inherit (subprocess `pass_fds`)."""
+    return tuple(sorted(_INHERITED))
+
 
 @contextlib.contextmanager
-def file_lock(path: Path, waiting: str, *, shared: bool = False) -> Iterator[None]:
+def file_lock(path: Path, waiting: str, *, shared: bool = False, inherit: bool = False) -> Iterator[None]:
     """Hold an flock on `path`. When it is taken, print `waiting` (its "{pid}" is the holder's, for an
-    exclusive holder) and wait. Exclusive holders write their pid into the file."""
+    exclusive holder) and wait. Exclusive holders write their pid into the file. With `inherit`, the build
+    tools started while it is held inherit the lock (see the module's docstring)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
     with open(path, "a+") as f:
@@ -37,9 +50,12 @@ def file_lock(path: Path, waiting: str, *, shared: bool = False) -> Iterator[Non
             f.truncate()
             f.write(str(os.getpid()))
             f.flush()
+        if inherit:
+            _INHERITED.add(f.fileno())
         try:
             yield
         finally:
+            _INHERITED.discard(f.fileno())
             if not shared:
                 f.seek(0)
                 f.truncate()
@@ -48,7 +64,7 @@ def file_lock(path: Path, waiting: str, *, shared: bool = False) -> Iterator[Non
 
 def build_lock(build_dir: Path) -> contextlib.AbstractContextManager[None]:
     return file_lock(build_dir / ".opkit.lock",
-                     "waiting for another opkit build in this workspace to finish (pid {pid}) ...")
+                     "waiting for another opkit build in this workspace to finish (pid {pid}) ...", inherit=True)
 
 
 def library_lock(build_dir: Path, *, shared: bool) -> contextlib.AbstractContextManager[None]:
