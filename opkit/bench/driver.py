@@ -172,11 +172,13 @@ def make_args(op: Any, combo: dict[str, str], n: int, seed: int = 0, row: int = 
         from opkit.testing.cases import Plan, config_of, materialize
         from opkit.testing.constraints import DimRef
 
-        cfg = config_of(op)
+        # The sizes are the user's choice (--sizes, bench(shapes=...)): opkit test's element budget, which keeps
+        # generated test cases small, does not apply.
+        cfg = dataclasses.replace(config_of(op), max_elements=1 << 62, max_case_elements=1 << 62)
         if fixed:
             shapes = dict(cfg.shapes) | {k: tuple(DimRef("const", value=d) for d in v) for k, v in fixed.items()}
             cfg = dataclasses.replace(cfg, shapes=shapes)
-            op = types.SimpleNamespace(spec=op.spec, test_config=cfg, bind=op.bind)
+        op = types.SimpleNamespace(spec=op.spec, test_config=cfg, bind=op.bind)
         if not cfg.generate:
             raise UsageError(f"{op.spec.name} makes its test inputs only with a custom generator "
                              "(@op.samples with generate=False)", expected="inputs opkit can size",
