@@ -221,6 +221,40 @@ def test_prepared_state_follows_the_attributes_for_one_weight(torch_build, tmp_p
     assert set(errs) == {"relu", "gelu", "none"} and all(e < 1e-4 for e in errs.values()), errs
 
 
+PARALLEL_CHECK = """
+    import json, os, time, torch
+    from pathlib import Path
+    import opkit
+    from opkit.build.specs import import_ops
+    from opkit.build.workspace import Workspace
+
+    op = import_ops(Workspace(Path('.').resolve()))["linear_act"]
+    opkit.load_native({lib!r})
+    torch.set_num_threads(2)
+    x, w, b = torch.randn(96, 2048), torch.randn(2048, 2048), torch.randn(2048)
+    op(x, w, b)  # prepares (packs the weight) once
+    cpu, wall = time.process_time(), time.perf_counter()
+    for _ in range(10):
+        op(x, w, b)
+    ratio = (time.process_time() - cpu) / (time.perf_counter() - wall)
+    gomp = sorted({{line.split()[-1] for line in open("/proc/self/maps") if "libgomp" in line}})
+    print(json.dumps({{"cpu_per_wall": ratio, "gomp": gomp, "torch_lib": os.path.dirname(torch.__file__)}}))
+"""
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif((__import__("os").cpu_count() or 1) < 2, reason="needs 2 CPUs")
+def test_native_kernel_runs_on_torchs_intra_op_threads(torch_build, tmp_path):
+    """ctx.parallel_for is at::parallel_for, which is inline OpenMP code: the library must be compiled with
+    -fopenmp (else every kernel runs on one thread) and share torch's own libgomp (one OpenMP runtime)."""
+    lib = torch_build / "release" / "lib" / "libopkit_torch.so"
+    p = _child(PARALLEL_CHECK.format(lib=str(lib)), tmp_path, env={"OPKIT_BUILD_DIR": str(torch_build)})
+    assert p.returncode == 0, p.stderr[-3000:]
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    assert len(out["gomp"]) == 1 and out["gomp"][0].startswith(out["torch_lib"]), out
+    assert out["cpu_per_wall"] > 1.4, out  # two threads busy (one thread: 1.0)
+
+
 @pytest.mark.e2e
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["torchscript", "aoti"])
