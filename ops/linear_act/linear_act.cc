@@ -1,17 +1,26 @@
 // LinearAct: y = act(x @ weight^T + bias), bias and activation fused into the GEMM's epilogue.
 //
 // x [M, K] (the leading dims flattened), weight [N, K] (torch's linear layout), y [M, N].
-// prepare (once per node; weight and bias are declared constant in the spec) parses the activation and
-// checks the layer's shape. compute picks the path that measured fastest for the shape:
-//  - one row (M = 1): OpenBLAS's GEMV on blocks of weight's rows, one per thread;
-//  - a few rows (M <= 8) over a weight larger than the caches: hand-written dot products straight from
-//    weight's rows (AVX2+FMA, chosen at run time, or portable), reading weight from memory once;
+// prepare (once per node; weight and bias are declared constant in the spec) parses the activation, checks
+// the layer's shape and, on a CPU with AVX-512, packs weight (and bias) into panels of 2 vectors' width, the
+// layout a GEMM micro-kernel reads, as ONNX Runtime's MLAS does for its MatMul. compute picks the path that
+// measured fastest for the shape (docs/kernel-state.md has the figures):
+//  - one row (M = 1): OpenBLAS's GEMV on blocks of weight's rows, one per thread (weight read once);
+//  - more rows, AVX-512: the packed weight's panels, one MR x 2-vector tile of y at a time in registers,
+//    x's rows packed per block of k, bias and activation applied as each tile is final; each thread reads
+//    its panels of the weight once per call, prefetching the next block while it computes one;
+//  - a few rows (M <= 8) over a weight larger than the caches, no AVX-512: hand-written dot products straight
+//    from weight's rows (AVX2+FMA, chosen at run time, or portable), reading weight from memory once;
 //  - otherwise: OpenBLAS's GEMM (single-threaded) on one block of y per thread of the runtime, each
-//    block then gets bias and activation while it is in cache.
+//    block then gets bias and activation while it is in cache (it packs its own panels per call, but
+//    with many rows that pass over the weight is a small part of the work).
 #include "linear_act.opkit.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "opkit/blas.h"
@@ -39,6 +48,12 @@ bool has_avx2_fma() {
   static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return yes;
 }
+bool has_avx512() {
+  static const bool yes = __builtin_cpu_supports("avx512f") && std::getenv("OPKIT_LINEAR_ACT_NO_AVX512") == nullptr;
+  return yes;
+}
+#else
+bool has_avx512() { return false; }
 #endif
 
 // ---- activations (applied to one block row segment, in place) --------------------------------
@@ -232,6 +247,202 @@ void small_m(const opkit::Context& ctx, const T* x, const T* w, const T* bias, T
   }, /*cost_per_item=*/8.0 * static_cast<double>(M * K));
 }
 
+// ---- the packed path (AVX-512): weight packed once, in prepare, into panels --------------------
+// (OPKIT_LINEAR_ACT_NO_AVX512=1 in the environment turns it off, to test the other paths on such a CPU.)
+// Panel p holds weight's rows n = p*NR .. p*NR+NR-1 (zero beyond N) transposed: for each k, NR values in a
+// row, 64-byte aligned. A tile of y, R rows x NR columns, is 2R vector accumulators (R = MR = 8: 16 of the
+// 32 registers); each step over k loads 2 vectors of the panel and broadcasts one value of each x row.
+// Each thread takes whole panels, so weight is read from memory once per call, and the panel stays in the
+// caches while every row tile of x passes over it.
+
+template <typename T>
+struct AlignedFree {
+  void operator()(T* p) const noexcept { std::free(p); }
+};
+template <typename T>
+using AlignedBuffer = std::unique_ptr<T[], AlignedFree<T>>;
+
+template <typename T>
+AlignedBuffer<T> aligned_buffer(size_t n) {
+  void* p = std::aligned_alloc(64, std::max<size_t>(64, (n * sizeof(T) + 63) / 64 * 64));
+  if (p == nullptr) throw opkit::Error("out of memory packing the weight (" + std::to_string(n * sizeof(T)) + " bytes)");
+  return AlignedBuffer<T>(static_cast<T*>(p));
+}
+
+template <typename T>
+constexpr int64_t packed_nr() { return 2 * 64 / static_cast<int64_t>(sizeof(T)); }  // 2 AVX-512 vectors
+
+// The sum over k is blocked: kKBlock steps at a time, each block's sum from zero and then added to y (a
+// shorter running sum rounds less than one over all of K, and the blocks stay in the caches).
+constexpr int64_t kKBlock = 256;
+
+// weight [N, K] -> for each block of k (kKBlock, the last shorter), for each panel of NR of weight's rows
+// (zero beyond N), the block transposed: [kb][ceil(N / NR)][kk][NR]. A thread's panels of one block are
+// then one contiguous stream. bias [N] -> [ceil(N / NR) * NR] (zero beyond N, and when absent).
+template <typename T>
+void pack_weight(const T* w, const T* bias, int64_t N, int64_t K, AlignedBuffer<T>& panels, AlignedBuffer<T>& b) {
+  constexpr int64_t NR = packed_nr<T>();
+  const int64_t np = (N + NR - 1) / NR;
+  panels = aligned_buffer<T>(static_cast<size_t>(np * K * NR));
+  b = aligned_buffer<T>(static_cast<size_t>(np * NR));
+  for (int64_t k0 = 0; k0 < K; k0 += kKBlock) {
+    const int64_t kb = std::min(kKBlock, K - k0);
+    for (int64_t p = 0; p < np; ++p) {
+      T* dst = panels.get() + k0 * np * NR + p * kb * NR;
+      for (int64_t j = 0; j < NR; ++j) {  // weight's row n -> column j of the panel
+        const int64_t n = p * NR + j;
+        for (int64_t kk = 0; kk < kb; ++kk) dst[kk * NR + j] = n < N ? w[n * K + k0 + kk] : T(0);
+      }
+    }
+  }
+  for (int64_t n = 0; n < np * NR; ++n) b[static_cast<size_t>(n)] = n < N && bias != nullptr ? bias[n] : T(0);
+}
+
+#ifndef LINEAR_ACT_MR
+#define LINEAR_ACT_MR 12  // rows of x per tile: 24 of the 32 vector registers accumulate
+#endif
+#ifdef LINEAR_ACT_X86
+#define LA_AVX512 __attribute__((target("avx512f"), always_inline)) inline
+struct Avx512F32 {
+  using V = __m512;
+  LA_AVX512 static V load(const float* p) { return _mm512_load_ps(p); }
+  LA_AVX512 static V load(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+  LA_AVX512 static void store(float* p, __mmask16 m, V v) { _mm512_mask_storeu_ps(p, m, v); }
+  LA_AVX512 static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  LA_AVX512 static V set1(float v) { return _mm512_set1_ps(v); }
+  LA_AVX512 static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+};
+struct Avx512F64 {
+  using V = __m512d;
+  LA_AVX512 static V load(const double* p) { return _mm512_load_pd(p); }
+  LA_AVX512 static V load(const double* p, __mmask16 m) { return _mm512_maskz_loadu_pd(static_cast<__mmask8>(m), p); }
+  LA_AVX512 static void store(double* p, __mmask16 m, V v) { _mm512_mask_storeu_pd(p, static_cast<__mmask8>(m), v); }
+  LA_AVX512 static V add(V a, V b) { return _mm512_add_pd(a, b); }
+  LA_AVX512 static V set1(double v) { return _mm512_set1_pd(v); }
+  LA_AVX512 static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+};
+template <typename T> struct Avx512Of;
+template <> struct Avx512Of<float> { using type = Avx512F32; };
+template <> struct Avx512Of<double> { using type = Avx512F64; };
+
+// y[0..R) x [0..NR) (row stride ldy) += a . block over one block of k (kb steps): `a` is x's rows of the
+// tile, packed ([kk][MR]), `block` the panel's ([kk][NR]); = instead of += when `first`, with the packed
+// bias added. `mask0` / `mask1` select the columns of each vector that exist in y (the last panel of a
+// weight whose N is not a multiple of NR).
+
+template <typename T, int R, bool kPrefetch>
+LA_AVX512 void packed_tile(const T* __restrict a, const T* __restrict block, const T* bias, T* y, int64_t ldy,
+                           int64_t kb, bool first, __mmask16 mask0, __mmask16 mask1, const T* next) {
+  using S = typename Avx512Of<T>::type;
+  using V = typename S::V;
+  constexpr int64_t NR = packed_nr<T>(), L = NR / 2;
+  V acc[R][2];
+  const V zero = S::set1(T(0));
+#pragma GCC unroll 16
+  for (int i = 0; i < R; ++i) acc[i][0] = zero, acc[i][1] = zero;
+  const T* w = block;
+  for (int64_t k = 0; k < kb; ++k, w += NR, a += LINEAR_ACT_MR) {
+    if constexpr (kPrefetch) {  // the thread's next block, while this one computes (it comes from memory)
+      _mm_prefetch(reinterpret_cast<const char*>(next + k * NR), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(next + k * NR + L), _MM_HINT_T0);
+    }
+    const V w0 = S::load(w), w1 = S::load(w + L);
+#pragma GCC unroll 16
+    for (int i = 0; i < R; ++i) {
+      const V ai = S::set1(a[i]);
+      acc[i][0] = S::fma(ai, w0, acc[i][0]);
+      acc[i][1] = S::fma(ai, w1, acc[i][1]);
+    }
+  }
+  const V c0 = first ? S::load(bias) : zero, c1 = first ? S::load(bias + L) : zero;
+#pragma GCC unroll 16
+  for (int i = 0; i < R; ++i) {
+    T* yr = y + i * ldy;
+    S::store(yr, mask0, S::add(acc[i][0], first ? c0 : S::load(yr, mask0)));
+    S::store(yr + L, mask1, S::add(acc[i][1], first ? c1 : S::load(yr + L, mask1)));
+  }
+}
+
+// A tile of `rows` (1..R) rows.
+// A tile of `rows` (1..R) rows; the first tile of a block (`next` not null) prefetches the next block.
+template <typename T, int R>
+LA_AVX512 void packed_tile_rows(int64_t rows, const T* a, const T* block, const T* bias, T* y, int64_t ldy, int64_t kb,
+                                bool first, __mmask16 mask0, __mmask16 mask1, const T* next) {
+  if (rows == R) {
+    if (next != nullptr) return packed_tile<T, R, true>(a, block, bias, y, ldy, kb, first, mask0, mask1, next);
+    return packed_tile<T, R, false>(a, block, bias, y, ldy, kb, first, mask0, mask1, next);
+  }
+  if constexpr (R > 1) packed_tile_rows<T, R - 1>(rows, a, block, bias, y, ldy, kb, first, mask0, mask1, next);
+}
+
+// Panels [p0, p1) of y = act(x . weight^T + bias), every row of x. Blocks of k outermost: x's block
+// (M x kKBlock), packed into `apack` (tiles of MR rows, [kk][MR]: the broadcasts read one stream instead
+// of MR rows K apart, which share L1 sets when K is a multiple of 1024), stays in L2 while the thread's
+// panels pass; each panel's block stays in L1 while x's row tiles pass over it.
+template <typename T>
+__attribute__((target("avx512f"))) void packed_panels(const T* x, const T* panels, const T* bias, T* y, int64_t M,
+                                                      int64_t N, int64_t K, int64_t p0, int64_t p1, Act act,
+                                                      ActFn<T> activate, T* apack) {
+  constexpr int64_t NR = packed_nr<T>(), L = NR / 2;
+  constexpr int MR = LINEAR_ACT_MR;
+  const int64_t np = (N + NR - 1) / NR;
+  const auto mask = [](int64_t n) {
+    return static_cast<__mmask16>(n >= 16 ? 0xFFFF : (1u << std::max<int64_t>(n, 0)) - 1);
+  };
+  for (int64_t k0 = 0; k0 < K; k0 += kKBlock) {
+    const int64_t k1 = std::min(K, k0 + kKBlock), kb = k1 - k0;
+    for (int64_t m = 0; m < M; m += MR)  // x's block -> apack, tile by tile
+      for (int64_t i = 0; i < MR; ++i) {
+        T* dst = apack + m * kb + i;
+        if (m + i < M) {
+          const T* src = x + (m + i) * K + k0;
+          for (int64_t kk = 0; kk < kb; ++kk) dst[kk * MR] = src[kk];
+        } else {
+          for (int64_t kk = 0; kk < kb; ++kk) dst[kk * MR] = T(0);
+        }
+      }
+    const int64_t k2 = std::min(K, k1 + kKBlock);  // the next block of k
+    for (int64_t p = p0; p < p1; ++p) {
+      const T* block = panels + k0 * np * NR + p * kb * NR;
+      // the block this thread reads next, as long as this one's (next panel; else the next k block's first)
+      const T* next = p + 1 < p1 ? block + kb * NR : k1 < K && k2 - k1 == kb ? panels + k1 * np * NR + p0 * kb * NR : nullptr;
+      const int64_t n0 = p * NR, cols = std::min(NR, N - n0);
+      const __mmask16 mask0 = mask(cols), mask1 = mask(cols - L);
+      for (int64_t m = 0; m < M; m += MR) {
+        const int64_t rows = std::min<int64_t>(MR, M - m);
+        T* ym = y + m * N + n0;
+        packed_tile_rows<T, MR>(rows, apack + m * kb, block, bias + n0, ym, N, kb, k0 == 0, mask0, mask1,
+                                m == 0 ? next : nullptr);
+        if (k1 == K && act != Act::kNone)  // the tile is final: its activation while it is in cache
+          for (int64_t i = 0; i < rows; ++i) activate(ym + i * N, cols, act);
+      }
+    }
+  }
+}
+#undef LA_AVX512
+#endif
+
+template <typename T>
+void packed_gemm(const opkit::Context& ctx, const T* x, const T* panels, const T* bias, T* y, int64_t M, int64_t N,
+                 int64_t K, Act act) {
+#ifdef LINEAR_ACT_X86
+  constexpr int64_t NR = packed_nr<T>();
+  const ActFn<T> activate = pick_act<T>();
+  constexpr int64_t MR = LINEAR_ACT_MR;
+  // One part per thread (whole panels each): every part packs x's blocks once for its panels.
+  const int64_t np = (N + NR - 1) / NR;
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>({ctx.num_threads(), np, M * N * K / 65536}));
+  ctx.parallel_for(parts, [&](int64_t t0, int64_t t1) {
+    T* apack = ctx.scratch<T>(static_cast<size_t>((M + MR - 1) / MR * MR * std::min(K, kKBlock)));
+    for (int64_t t = t0; t < t1; ++t)
+      packed_panels<T>(x, panels, bias, y, M, N, K, np * t / parts, np * (t + 1) / parts, act, activate, apack);
+  }, /*cost_per_item=*/1e9);
+#else
+  (void)ctx, (void)x, (void)panels, (void)bias, (void)y, (void)M, (void)N, (void)K, (void)act;
+  throw opkit::Error("internal: the packed path needs x86-64 with AVX-512");
+#endif
+}
+
 // One row of x (a single token): OpenBLAS's GEMV over blocks of weight's rows, one per thread; weight is
 // read once (its GEMM would copy it into packed panels first).
 template <typename T>
@@ -267,13 +478,15 @@ void blas_gemm(const opkit::Context& ctx, const T* x, const T* w, const T* bias,
 }  // namespace
 
 // Prepared once per node (at session creation when weight and bias are initializers): the activation,
-// parsed from its attribute, and the layer's shape, checked against bias. The weight itself is used in
-// place: OpenBLAS packs its panels inside each GEMM call and has no API to keep them packed between
-// calls, and the few-rows path reads weight's rows as they are (docs/kernel-state.md has the figures).
+// parsed from its attribute, the layer's shape, checked against bias, and (AVX-512) the packed weight and
+// bias. The other paths use the weight in place (OpenBLAS packs its panels inside each GEMM call and has no
+// API to keep them packed between calls).
 template <typename T>
 struct LinearAct::State {
   Act act = Act::kNone;
-  int64_t N = 0, K = 0;  // weight is [N, K]
+  int64_t N = 0, K = 0;       // weight is [N, K]
+  AlignedBuffer<T> panels;    // packed weight: [ceil(N / NR)][K][NR]; empty without AVX-512
+  AlignedBuffer<T> bias;      // packed bias: [ceil(N / NR) * NR]
 };
 
 template <typename T>
@@ -287,6 +500,7 @@ LinearAct::State<T> LinearAct::prepare(const Attrs& attrs, const opkit::Input<T>
   s.K = weight.dim(1);
   if (bias && !(bias->rank() == 1 && bias->dim(0) == s.N))
     throw opkit::Error("input 'bias' must be [out_features] = [" + std::to_string(s.N) + "]");
+  if (has_avx512() && s.N > 0 && s.K > 0) pack_weight(weight.data(), bias ? bias->data() : nullptr, s.N, s.K, s.panels, s.bias);
   return s;
 }
 
@@ -302,8 +516,9 @@ void LinearAct::compute(opkit::Context& ctx, const Attrs&, const State<T>& state
   if (y.size() == 0) return;
   const int64_t M = y.size() / N;
   const T* b = bias ? bias->data() : nullptr;
-  // Measured (docs/kernel-state.md): one row -> OpenBLAS's GEMV; a few rows over a weight too large for the
-  // caches -> the hand-written dot products, which read weight once; else OpenBLAS's GEMM.
+  // Measured (docs/kernel-state.md): one row -> OpenBLAS's GEMV; more rows with AVX-512 -> the packed
+  // weight; else a few rows over a weight too large for the caches -> the hand-written dot products, which
+  // read weight once; else OpenBLAS's GEMM.
   if (K == 0) {  // an empty sum: y = act(bias) (BLAS would return early and leave y unwritten)
     const ActFn<T> activate = pick_act<T>();
     for (int64_t m = 0; m < M; ++m) {
@@ -315,6 +530,8 @@ void LinearAct::compute(opkit::Context& ctx, const Attrs&, const State<T>& state
   }
   const bool streams = static_cast<double>(N) * static_cast<double>(K) * sizeof(T) > kCacheBytes;
   if (M == 1) blas_gemv<T>(ctx, x.data(), weight.data(), b, y.data(), N, K, state.act);
+  else if (state.panels)
+    packed_gemm<T>(ctx, x.data(), state.panels.get(), state.bias.get(), y.data(), M, N, K, state.act);
   else if (M <= kSmallM && streams) small_m<T>(ctx, x.data(), weight.data(), b, y.data(), M, N, K, state.act);
   else blas_gemm<T>(ctx, x.data(), weight.data(), b, y.data(), M, N, K, state.act);
 }
