@@ -109,9 +109,9 @@ def main(job_path: str) -> int:  # the child
             calls["against"] = op.torch_baseline
         fns, row = {}, {"label": case["label"], "stats": {}, "errors": {}}
         for key, f in calls.items():
-            def call(f: Any = f) -> Any:
-                with torch.no_grad():
-                    return f(**args)
+            def call(f: Any = f, ordered: list = [args[n] for n in op.spec.param_order]) -> Any:
+                with torch.no_grad():  # positional, in spec order: how a model calls it
+                    return f(*ordered)
             try:
                 call()
                 fns[key] = call
