@@ -99,6 +99,33 @@ int main() {
   std::printf("\nbf16");
   for (float f : probes) std::printf(" %u", static_cast<unsigned>(opkit::bfloat16(f).val));
   std::printf("\n");
+
+  // opkit::convert (F16C where the CPU has it) against to_acc / from_acc: every half, a sweep of floats.
+  std::vector<opkit::float16> halves(65536), back(65536);
+  std::vector<float> fl(65536);
+  for (uint32_t b = 0; b < 65536; ++b) halves[b] = opkit::float16::FromBits(static_cast<uint16_t>(b));
+  opkit::convert(halves.data(), fl.data(), 65535);  // an odd count: the scalar tail too
+  fl[65535] = opkit::to_acc(halves[65535]);
+  int64_t bad_h2f = 0, bad_f2h = 0;
+  for (uint32_t b = 0; b < 65536; ++b) {
+    const float want = opkit::to_acc(halves[b]);
+    if (!(std::isnan(want) ? std::isnan(fl[b]) : std::memcmp(&want, &fl[b], 4) == 0)) ++bad_h2f;
+  }
+  std::vector<float> sweep;
+  for (uint64_t bits = 0; bits <= 0xFFFFFFFFull; bits += 4099) {  // every exponent, both signs, ties too
+    float f;
+    const uint32_t b32 = static_cast<uint32_t>(bits);
+    std::memcpy(&f, &b32, 4);
+    sweep.push_back(f);
+  }
+  std::vector<opkit::float16> conv(sweep.size());
+  opkit::convert(sweep.data(), conv.data(), static_cast<int64_t>(sweep.size()));
+  for (size_t i = 0; i < sweep.size(); ++i) {
+    const opkit::float16 want = opkit::from_acc<opkit::float16>(sweep[i]);
+    const bool nan = std::isnan(sweep[i]);
+    if (nan ? (conv[i].val & 0x7C00u) != 0x7C00u || (conv[i].val & 0x3FFu) == 0 : conv[i].val != want.val) ++bad_f2h;
+  }
+  std::printf("convert %lld %lld %zu\n", static_cast<long long>(bad_h2f), static_cast<long long>(bad_f2h), sweep.size());
   return 0;
 }
 '''
@@ -146,6 +173,12 @@ def test_float16_kernel_matches_reference(output):
     want = xf / np.sqrt((xf * xf).mean(axis=-1, keepdims=True) + 1e-6) * w.astype(np.float32)
     got = np.array([int(v) for v in output["rms"]], dtype=np.uint16).view(np.float16).reshape(rows, cols)
     np.testing.assert_allclose(got.astype(np.float32), want, rtol=2e-3, atol=2e-3)
+
+
+def test_bulk_conversions_match_the_scalar_ones(output):
+    """opkit::convert (F16C on this CPU) gives the bits to_acc / from_acc give: every half, ~1M floats."""
+    bad_h2f, bad_f2h, n = map(int, output["convert"])
+    assert n > 1_000_000 and (bad_h2f, bad_f2h) == (0, 0)
 
 
 def test_16bit_types_round_like_numpy_and_ml_dtypes(output):

@@ -9,7 +9,6 @@
 
 #include <cmath>
 #include <string>
-#include <vector>
 
 namespace opkit::ops {
 namespace {
@@ -56,20 +55,18 @@ void RmsNorm::compute(opkit::Context& ctx, const Attrs& attrs, const opkit::Inpu
   T* out = y.data();
 
   if constexpr (std::is_same_v<T, opkit::float16>) {
-    std::vector<float> wf(static_cast<size_t>(d));
-    for (int64_t i = 0; i < d; ++i) wf[static_cast<size_t>(i)] = opkit::to_acc(weight[i]);
+    float* wf = ctx.scratch<float>(d);
+    opkit::convert(weight.data(), wf, d);
     const float eps = attrs.epsilon;
     ctx.parallel_for(rows, [&](int64_t begin, int64_t end) {
-      std::vector<float> row(static_cast<size_t>(d));
+      float* row = ctx.scratch<float>(d);  // one row in float32: converted in, scaled in place, converted out
       for (int64_t r = begin; r < end; ++r) {
-        const opkit::float16* xr = in + r * d;
-        opkit::float16* yr = out + r * d;
-        for (int64_t i = 0; i < d; ++i) row[static_cast<size_t>(i)] = opkit::to_acc(xr[i]);
-        const float inv = 1.0f / std::sqrt(sum_squares(row.data(), d) / static_cast<float>(d) + eps);
-        for (int64_t i = 0; i < d; ++i)
-          yr[i] = opkit::from_acc<opkit::float16>(row[static_cast<size_t>(i)] * inv * wf[static_cast<size_t>(i)]);
+        opkit::convert(in + r * d, row, d);
+        const float inv = 1.0f / std::sqrt(sum_squares(row, d) / static_cast<float>(d) + eps);
+        for (int64_t i = 0; i < d; ++i) row[i] = row[i] * inv * wf[i];
+        opkit::convert(row, out + r * d, d);
       }
-    }, /*cost_per_item=*/static_cast<double>(d) * 8);
+    }, /*cost_per_item=*/static_cast<double>(d) * 4);
   } else {
     const T* w = weight.data();
     const T eps = static_cast<T>(attrs.epsilon);
