@@ -34,6 +34,7 @@ from opkit.spec.model import (
     SourceLoc,
     TensorType,
     TypeVar,
+    snake_case,
 )
 
 # Names the generated C++ and Python glue use; a parameter may not take them.
@@ -53,6 +54,8 @@ TYPEVAR_RESERVED = frozenset({"Spec", "Op", "Kernel", "Attrs", "Sym", "Unused", 
                               "Variadic", "Context", "Shape", "Error", "std", "Ort"})
 RESERVED_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "ai.onnx.training", "ai.onnx.preview.training",
                               "com.microsoft", "com.microsoft.nchwc", "ai.onnx.contrib"})
+# torch op names that torch.ops.<namespace> answers itself (its module name), so an op cannot take them.
+_TORCH_OPS_RESERVED = frozenset({"name"})
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -282,6 +285,12 @@ def parse_op(
         fixed = "".join(p[:1].upper() + p[1:] for p in re.split(r"[^A-Za-z0-9]+", str(name)) if p)
         raise SpecError("op name must be CamelCase", where=dec_loc, expected="e.g. 'ScaledGelu'",
                         got=repr(name), fix=f"use {fixed!r}" if fixed and _CAMEL.match(fixed) else "rename the op")
+    torch_name = snake_case(name)
+    if torch_name in _TORCH_OPS_RESERVED:
+        raise SpecError(f"op name {name!r} becomes the torch op name {torch_name!r}, which torch.ops reserves "
+                        f"(torch.ops.<namespace>.{torch_name} is the namespace's own attribute)", where=dec_loc,
+                        expected="a name whose snake_case is not one of " + ", ".join(sorted(_TORCH_OPS_RESERVED)),
+                        got=repr(name), fix=f"rename the op, e.g. {name + 'Op'!r}")
     if not isinstance(domain, str) or not _DOMAIN.match(domain):
         raise SpecError("domain must be a dotted identifier", where=dec_loc,
                         expected="e.g. 'com.mycompany' or 'my_ops'", got=repr(domain),
