@@ -89,7 +89,7 @@ def test_full_signature_is_represented(tmp_path):
      @opkit.op("Name", domain="a.b")
      def name(x: Tensor["float32"]) -> Tensor["float32"]:
          return x
-     ''', 5, "which torch.ops reserves", "rename the op, e.g. 'NameOp'"),
+     ''', 5, "op name 'Name' becomes the torch op name 'name'", "rename the op, e.g. 'NameOp'"),
     ('''
      @opkit.op("Op2", domain="my-ops")
      def f(x: Tensor["float32"]) -> Tensor["float32"]:
