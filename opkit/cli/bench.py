@@ -4,11 +4,10 @@ in ONNX Runtime vs torch eager; medians, spread and ratios."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
-from opkit import ui
+from opkit import jsonio, ui
 from opkit.errors import UsageError
 
 
@@ -55,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         print(("\n" if len(reports) > 1 else "") + reports[-1].render())
     if args.json:
         data = reports[0].to_dict() if len(reports) == 1 else {"runtimes": [r.to_dict() for r in reports]}
-        Path(args.json).write_text(json.dumps(data, indent=1))
+        Path(args.json).write_text(jsonio.dumps(data))
         ui.info(f"wrote {args.json}")
     return 0
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from opkit import ui
+from opkit import jsonio, ui
 from opkit.errors import UsageError, WorkspaceError
 
 
@@ -47,6 +46,6 @@ def run(args: argparse.Namespace) -> int:
     result = check_model(model, specs)
     print(render(result, str(path), len(specs)))
     if args.json:
-        Path(args.json).write_text(json.dumps(result.to_dict(), indent=1))
+        Path(args.json).write_text(jsonio.dumps(result.to_dict()))
         ui.info(f"wrote {args.json}")
     return 0 if result.ok else 1

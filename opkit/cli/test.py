@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from opkit import ui
+from opkit import jsonio, ui
 from opkit.cli._files import output_path, write_output
 
 
@@ -49,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
                        runtimes=runtime_names(args.runtime, args.backend), strict=args.strict)
     print(report.render(verbose=args.verbose or args.case is not None))
     if args.json:
-        Path(args.json).write_text(json.dumps(report.to_dict(), indent=1))
+        Path(args.json).write_text(jsonio.dumps(report.to_dict()))
         ui.info(f"wrote {args.json}")
     if html:
         write_output(html, report.html())

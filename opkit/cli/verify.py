@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from opkit import ui
+from opkit import jsonio, ui
 from opkit.cli._files import output_path, write_output
 from opkit.errors import UsageError
 
@@ -54,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
                     runtimes=runtime_names(args.runtime, args.backend))
     print(report.render())
     if args.json:
-        Path(args.json).write_text(json.dumps(report.to_dict(), indent=1))
+        Path(args.json).write_text(jsonio.dumps(report.to_dict()))
         ui.info(f"wrote {args.json}")
     if html:  # the page verify wrote into the artifacts folder
         write_output(html, (Path(report.artifacts) / "report.html").read_text(encoding="utf-8"))

@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from opkit import ui
+from opkit import jsonio, ui
 from opkit.build.workspace import Workspace
 from opkit.errors import ExportError, NativeRunError, UsageError
 from opkit.verify.arrays import load_npy, to_numpy
@@ -305,7 +304,7 @@ def write_artifacts(report: Report, art: Path) -> None:
     """The report in the artifacts folder: report.json for tools, report.html for people."""
     from opkit.codegen.writer import write_atomic
 
-    (art / "report.json").write_text(json.dumps(report.to_dict(), indent=1))
+    (art / "report.json").write_text(jsonio.dumps(report.to_dict()))
     write_atomic(art / "report.html", report.html(graph_cache=art / "graph.json"))
     ui.detail(f"report: {art / 'report.html'}")
 
