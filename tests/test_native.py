@@ -304,7 +304,9 @@ def test_package_wheel_in_a_fresh_venv(gelu, env, tmp_path):
         import h4_test_ops
         assert h4_test_ops.__file__.startswith({str(venv)!r}), h4_test_ops.__file__
         so = ort.SessionOptions()
-        so.register_custom_ops_library(h4_test_ops.get_library_path())
+        lib_path = h4_test_ops.get_library_path()  # loads OpenBLAS (LinearAct links it) from its package
+        assert any("libscipy_openblas" in line for line in open("/proc/self/maps")), "OpenBLAS not preloaded"
+        so.register_custom_ops_library(lib_path)
         sess = ort.InferenceSession({str(model_path)!r}, so, providers=["CPUExecutionProvider"])
         y = sess.run(None, {{"x": np.load({str(tmp_path / 'x.npy')!r})}})[0]
         np.save({str(tmp_path / 'y.npy')!r}, y)
@@ -324,6 +326,13 @@ def test_package_wheel_in_a_fresh_venv(gelu, env, tmp_path):
     np.testing.assert_allclose(np.load(tmp_path / "y.npy"), _torch_out(model, x), rtol=1e-4, atol=1e-5)
     assert out["op"] == "opkit.examples::ScaledGelu" and out["torch"] < 1e-5
     assert out["info"]["ort_api_version"] == 21
+    import zipfile
+
+    import scipy_openblas32
+
+    with zipfile.ZipFile(wheel) as z:  # LinearAct links OpenBLAS: the wheel requires its package
+        meta = z.read("h4_test_ops-1.2.3.dist-info/METADATA").decode()
+    assert f"Requires-Dist: scipy-openblas32>={scipy_openblas32.__version__}" in meta.splitlines(), meta[:800]
     docs = out["docs"]
     assert "## opkit.examples::ScaledGelu" in docs and "GELU(x) * alpha, exact (erf) form." in docs
     assert "| `alpha` | `float` | `1.0` |" in docs and "float32, float64" in docs
