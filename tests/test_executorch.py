@@ -130,9 +130,10 @@ def test_missing_kernel_message_names_the_op_and_the_library() -> None:
 # ---- end to end: build, export, run in ExecuTorch ------------------------------------------------
 
 @pytest.fixture(scope="module")
-def et_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The repository's workspace with the ExecuTorch kernel library, built once."""
-    build = tmp_path_factory.mktemp("et-build")
+def et_build(repo_build_dir: Path) -> Path:
+    """The repository's workspace with the ExecuTorch kernel library, built once, into the session's shared
+    build folder (configured once for every runtime)."""
+    build = repo_build_dir
     p = run_opkit("build", "--runtime", "executorch", cwd=REPO, env={"OPKIT_BUILD_DIR": str(build)})
     assert p.returncode == 0, p.stdout + p.stderr
     assert (build / "release" / "lib" / "libopkit_executorch.so").is_file()

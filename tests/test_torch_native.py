@@ -3,7 +3,7 @@ the reference stays the oracle; torch.compile keeps the op as one call; TorchScr
 files run in opkit-torch-runner (libtorch, no Python); a torch version mismatch is refused.
 
 Heavy parts are built once per session: the repository's PyTorch op library and its C++ runner
-(`torch_build`), into a temp build folder. Native code always runs in child processes: a loaded op
+(`torch_build`), into the session's shared build folder of the repository. Native code always runs in child processes: a loaded op
 library cannot be unloaded, and the pytest process must keep running the references.
 """
 
@@ -87,9 +87,10 @@ def test_cpp_schemas_are_the_custom_ops_schemas():
 
 # ---- end to end: the repository's ops ----------------------------------------------------------
 @pytest.fixture(scope="session")
-def torch_build(tmp_path_factory) -> Path:
-    """The repo's workspace with its PyTorch op library, schemas library and C++ runner, built once."""
-    build = tmp_path_factory.mktemp("torch-build")
+def torch_build(repo_build_dir) -> Path:
+    """The repo's workspace with its PyTorch op library, schemas library and C++ runner, built once, into the
+    session's shared build folder (whose ONNX Runtime library, built for the torch kinds too, is up to date)."""
+    build = repo_build_dir
     p = subprocess.run([sys.executable, "-c", "from pathlib import Path; from opkit.build.driver import build; "
                         "from opkit.build.workspace import Workspace; "
                         "print(build(Workspace(Path('.').resolve()), runtimes=['torch-cpp'], verbose=True).library_for('torch'))"],
