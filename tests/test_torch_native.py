@@ -222,6 +222,41 @@ def test_prepared_state_follows_the_attributes_for_one_weight(torch_build, tmp_p
     assert set(errs) == {"relu", "gelu", "none"} and all(e < 1e-4 for e in errs.values()), errs
 
 
+DEVICE_CHECK = """
+    import json, torch
+    from pathlib import Path
+    import opkit
+    from opkit.build.specs import import_ops
+    from opkit.build.workspace import Workspace
+
+    import_ops(Workspace(Path('.').resolve()))
+    opkit.load_native({lib!r})
+    overload = torch.ops.opkit_examples.scaled_gelu.default
+    errors = {{}}
+    # No CUDA in this torch build: send CPU tensors to the kernel registered for CUDA, and a meta tensor to the
+    # CPU kernel (what a tensor on another device would reach), through the dispatcher.
+    for key, x in (("CUDA", torch.ones(3)), ("CPU", torch.ones(3, device="meta"))):
+        try:
+            overload.redispatch(torch._C.DispatchKeySet(getattr(torch._C.DispatchKey, key)), x, 1.0)
+            errors[key] = None
+        except RuntimeError as exc:
+            errors[key] = str(exc)
+    print(json.dumps(errors))
+"""
+
+
+@pytest.mark.e2e
+def test_tensors_on_another_device_get_an_error_naming_the_op(torch_build, tmp_path):
+    """The native kernels run on CPU tensors: a CUDA tensor (and any non-CPU tensor reaching the CPU kernel)
+    gets an error that names the op, not a crash."""
+    lib = torch_build / "release" / "lib" / "libopkit_torch.so"
+    p = _child(DEVICE_CHECK.format(lib=str(lib)), tmp_path, env={"OPKIT_BUILD_DIR": str(torch_build)})
+    assert p.returncode == 0, p.stderr[-3000:]
+    errors = json.loads(p.stdout.strip().splitlines()[-1])
+    assert "opkit.examples::ScaledGelu: got CUDA tensors" in errors["CUDA"] and ".cpu()" in errors["CUDA"], errors
+    assert "opkit.examples::ScaledGelu" in errors["CPU"] and "meta" in errors["CPU"], errors
+
+
 PARALLEL_CHECK = """
     import json, os, time, torch
     from pathlib import Path
