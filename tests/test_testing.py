@@ -224,7 +224,7 @@ def broken_ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.rmtree(ws / "ops" / "placeholder")
     for name in OPS:
         shutil.copytree(BROKEN / name, ws / "ops" / name)
-    p = run_opkit("build", "-v", cwd=ws)
+    p = run_opkit("build", "-v", "--runtime", "onnxruntime", cwd=ws)  # what opkit test runs (ORT only)
     assert p.returncode == 0, p.stderr
     assert "warning:" not in p.stderr  # the fixtures compile cleanly at -Wall -Wextra
     return ws
@@ -453,7 +453,7 @@ def issue_ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(TABLE_LOOKUP, ws / "ops" / "table_lookup")
     (ws / "model.py").write_text(ISSUE_MODEL)
     (ws / "no_op_model.py").write_text(NO_OP_MODEL)
-    p = run_opkit("build", "-v", cwd=ws)
+    p = run_opkit("build", "-v", "--runtime", "onnxruntime", cwd=ws)  # what these tests run (ORT only)
     assert p.returncode == 0, p.stderr
     assert "warning:" not in p.stderr  # the fixture compiles cleanly at -Wall -Wextra
     return ws
