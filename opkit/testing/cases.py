@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import itertools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -257,30 +258,36 @@ def materialize(op: Any, plans: list[Plan], index: int, seed: int) -> list[Case]
         return out
     case = _make(op, plan, index, cseed, dict(plan.attrs))
     if case.skipped == VALID_REJECTED:
-        # valid= may reject only this combination of attributes: try the other listed values
-        # (and combinations across the listed attributes) before skipping the case
+        # valid= may reject only this combination of attributes (or this shape): try the others before
+        # skipping the case
         tried = 1
-        for attrs in _attr_alternatives(spec, cfg, plan):
-            other = _make(op, plan, index, cseed, attrs)
+        for alt, attrs, shape in _retries(spec, cfg, plan):
+            other = _make(op, alt, index, cseed, attrs)
             tried += 1
             if other.skipped is None:
                 changed = ", ".join(f"{k}={v!r}" for k, v in attrs.items() if v != plan.attrs[k])
-                other.label += f" ({changed} for valid=)"
+                notes = ([f"shape {shape}"] if shape else []) + ([changed] if changed else [])
+                other.label += f" ({', '.join(notes)} for valid=)"
                 return [other]
-        if plan.template == MID_SHAPE:  # then other mid-size shapes, with the case's own attributes first
-            for template in OTHER_MID_SHAPES:
-                alt = dataclasses.replace(plan, template=template)
-                for attrs in [dict(plan.attrs), *_attr_alternatives(spec, cfg, plan)]:
-                    other = _make(op, alt, index, cseed, attrs)
-                    tried += 1
-                    if other.skipped is None:
-                        changed = ", ".join(f"{k}={v!r}" for k, v in attrs.items() if v != plan.attrs[k])
-                        other.label += f" (shape {template[1]}{', ' + changed if changed else ''} for valid=)"
-                        return [other]
         if tried > 1:
             case.skipped = f"{VALID_REJECTED} (and {tried - 1} other combination(s) of the listed attribute values" \
                            " and shapes)"
     return [case]
+
+
+def _retries(spec: Any, cfg: TestConfig,
+             plan: Plan) -> Iterator[tuple[Plan, dict[str, Any], tuple[int, ...] | None]]:
+    """What a case that valid= rejected tries next, in order, as (plan, attributes, the other shape or None): the
+    other listed attribute values; then, for a mid-size case, other mid-size shapes, with the case's own
+    attributes first."""
+    alternatives = _attr_alternatives(spec, cfg, plan)
+    for attrs in alternatives:
+        yield plan, attrs, None
+    if plan.template == MID_SHAPE:
+        for template in OTHER_MID_SHAPES:
+            alt = dataclasses.replace(plan, template=template)
+            for attrs in [dict(plan.attrs), *alternatives]:
+                yield alt, attrs, template[1]
 
 
 def _attr_alternatives(spec: Any, cfg: TestConfig, plan: Plan) -> list[dict[str, Any]]:
