@@ -263,13 +263,19 @@ def _model(path: Path, *, w_init: bool, b: str) -> Path:
     return path
 
 
+def _built_fixture(tmp: Path, *build_args: str) -> tuple[Path, Path]:
+    """The Shift fixture workspace copied to tmp/ws and built (`opkit build *build_args`) into tmp/build."""
+    ws = tmp / "ws"
+    shutil.copytree(FIXTURE, ws)
+    build = tmp / "build"
+    p = run_opkit("build", *build_args, cwd=ws, env={"OPKIT_BUILD_DIR": str(build)})
+    assert p.returncode == 0, p.stderr
+    return ws, build
+
+
 @pytest.fixture(scope="module")
 def shift_library(tmp_path_factory) -> Path:
-    ws = tmp_path_factory.mktemp("state") / "ws"
-    shutil.copytree(FIXTURE, ws)
-    build = ws.parent / "build"
-    p = run_opkit("build", cwd=ws, env={"OPKIT_BUILD_DIR": str(build)})
-    assert p.returncode == 0, p.stderr
+    _, build = _built_fixture(tmp_path_factory.mktemp("state"))
     return build / "release" / "lib" / "libopkit_ops.so"
 
 
@@ -336,11 +342,7 @@ json.dump(out, open(sys.argv[3], "w"))
 def test_prepare_first_call_cache_in_pytorch(tmp_path):
     """PyTorch's dispatcher has no per-node object: the glue prepares on the first call with given constant
     inputs and keeps the state, keyed by address, shape and version counter."""
-    ws = tmp_path / "ws"
-    shutil.copytree(FIXTURE, ws)
-    build = tmp_path / "build"
-    p = run_opkit("build", "--torch", cwd=ws, env={"OPKIT_BUILD_DIR": str(build)})
-    assert p.returncode == 0, p.stderr
+    ws, build = _built_fixture(tmp_path, "--torch")
     lib = build / "release" / "lib" / "libopkit_torch.so"
     p = subprocess.run([sys.executable, "-c", _TORCH_CHILD, str(ws), str(lib), str(tmp_path / "out.json")],
                        capture_output=True, text=True, timeout=300)
@@ -376,11 +378,7 @@ def test_prepare_in_openvino(tmp_path):
     """OpenVINO: prepared on a node's first evaluate when the declared-constant inputs come from Constant nodes
     (initializers), and before every evaluate when one is a model input."""
     pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install 'opkit[openvino]')")
-    ws = tmp_path / "ws"
-    shutil.copytree(FIXTURE, ws)
-    build = tmp_path / "build"
-    p = run_opkit("build", "--runtime", "openvino", cwd=ws, env={"OPKIT_BUILD_DIR": str(build)})
-    assert p.returncode == 0, p.stderr
+    ws, build = _built_fixture(tmp_path, "--runtime", "openvino")
     x = [0.5, -1.0, 2.0]
     cases = {
         "initializers": {"model": str(_model(tmp_path / "a.onnx", w_init=True, b="init")), "runs": [{"x": x}] * 3},
@@ -470,11 +468,7 @@ def test_prepare_first_call_cache_in_executorch(tmp_path):
     """ExecuTorch: a first-call cache keyed by the constants' address, shape and a digest of their bytes. A .pte's
     constant weights prepare once; an input the caller feeds prepares again when its data changes."""
     pytest.importorskip("executorch", reason="ExecuTorch is not installed (pip install 'opkit[executorch]')")
-    ws = tmp_path / "ws"
-    shutil.copytree(FIXTURE, ws)
-    build = tmp_path / "build"
-    p = run_opkit("build", "--runtime", "executorch", cwd=ws, env={"OPKIT_BUILD_DIR": str(build)})
-    assert p.returncode == 0, p.stderr
+    ws, build = _built_fixture(tmp_path, "--runtime", "executorch")
     lib = build / "release" / "lib" / "libopkit_executorch.so"
     p = subprocess.run([sys.executable, "-c", _ET_CHILD, str(ws), str(lib), str(tmp_path)],
                        capture_output=True, text=True, timeout=300)
