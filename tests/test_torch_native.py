@@ -3,8 +3,8 @@ the reference stays the oracle; torch.compile keeps the op as one call; TorchScr
 files run in opkit-torch-runner (libtorch, no Python); a torch version mismatch is refused.
 
 Heavy parts are built once per session: the repository's PyTorch op library and its C++ runner
-(`torch_build`), into the session's shared build folder of the repository. Native code always runs in child processes: a loaded op
-library cannot be unloaded, and the pytest process must keep running the references.
+(`torch_build`), into the session's shared build folder of the repository. Native code always runs in child
+processes: a loaded op library cannot be unloaded, and the pytest process must keep running the references.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -33,6 +34,15 @@ def _child(script: str, tmp: Path, env: dict | None = None, timeout: float = 600
     full_env.update(env or {})
     return subprocess.run([sys.executable, str(path)], cwd=REPO, env=full_env, capture_output=True, text=True,
                           timeout=timeout)
+
+
+def _native_child(script: str, torch_build: Path, tmp: Path) -> Any:
+    """Run `script` (its {lib} is the repository's libopkit_torch.so from `torch_build`) in a child process;
+    the JSON its last line prints."""
+    lib = torch_build / "release" / "lib" / "libopkit_torch.so"
+    p = _child(script.format(lib=str(lib)), tmp, env={"OPKIT_BUILD_DIR": str(torch_build)})
+    assert p.returncode == 0, p.stderr[-3000:]
+    return json.loads(p.stdout.strip().splitlines()[-1])
 
 
 # ---- fast: no compiler ---------------------------------------------------------------------------
@@ -171,10 +181,7 @@ EAGER_CHECK = """
 @pytest.mark.e2e
 @pytest.mark.slow
 def test_bundled_ops_native_in_eager_match_their_references(torch_build, tmp_path):
-    lib = torch_build / "release" / "lib" / "libopkit_torch.so"
-    p = _child(EAGER_CHECK.format(lib=str(lib)), tmp_path, env={"OPKIT_BUILD_DIR": str(torch_build)})
-    assert p.returncode == 0, p.stderr[-3000:]
-    out = json.loads(p.stdout.strip().splitlines()[-1])
+    out = _native_child(EAGER_CHECK, torch_build, tmp_path)
     assert len(out["ops"]) == 8
     for name, rows in out["ops"].items():
         assert rows["cases"] >= 3, (name, rows)
@@ -215,10 +222,7 @@ SAME_WEIGHT_OTHER_ATTRS = """
 def test_prepared_state_follows_the_attributes_for_one_weight(torch_build, tmp_path):
     """The first-call prepare cache is keyed on the attributes too: LinearAct prepares its activation, so the
     same weight called with another activation must not reuse the first call's state."""
-    lib = torch_build / "release" / "lib" / "libopkit_torch.so"
-    p = _child(SAME_WEIGHT_OTHER_ATTRS.format(lib=str(lib)), tmp_path, env={"OPKIT_BUILD_DIR": str(torch_build)})
-    assert p.returncode == 0, p.stderr[-3000:]
-    errs = json.loads(p.stdout.strip().splitlines()[-1])
+    errs = _native_child(SAME_WEIGHT_OTHER_ATTRS, torch_build, tmp_path)
     assert set(errs) == {"relu", "gelu", "none"} and all(e < 1e-4 for e in errs.values()), errs
 
 
@@ -249,10 +253,7 @@ DEVICE_CHECK = """
 def test_tensors_on_another_device_get_an_error_naming_the_op(torch_build, tmp_path):
     """The native kernels run on CPU tensors: a CUDA tensor (and any non-CPU tensor reaching the CPU kernel)
     gets an error that names the op, not a crash."""
-    lib = torch_build / "release" / "lib" / "libopkit_torch.so"
-    p = _child(DEVICE_CHECK.format(lib=str(lib)), tmp_path, env={"OPKIT_BUILD_DIR": str(torch_build)})
-    assert p.returncode == 0, p.stderr[-3000:]
-    errors = json.loads(p.stdout.strip().splitlines()[-1])
+    errors = _native_child(DEVICE_CHECK, torch_build, tmp_path)
     assert "opkit.examples::ScaledGelu: got CUDA tensors" in errors["CUDA"] and ".cpu()" in errors["CUDA"], errors
     assert "opkit.examples::ScaledGelu" in errors["CPU"] and "meta" in errors["CPU"], errors
 
@@ -283,10 +284,7 @@ PARALLEL_CHECK = """
 def test_native_kernel_runs_on_torchs_intra_op_threads(torch_build, tmp_path):
     """ctx.parallel_for is at::parallel_for, which is inline OpenMP code: the library must be compiled with
     -fopenmp (else every kernel runs on one thread) and share torch's own libgomp (one OpenMP runtime)."""
-    lib = torch_build / "release" / "lib" / "libopkit_torch.so"
-    p = _child(PARALLEL_CHECK.format(lib=str(lib)), tmp_path, env={"OPKIT_BUILD_DIR": str(torch_build)})
-    assert p.returncode == 0, p.stderr[-3000:]
-    out = json.loads(p.stdout.strip().splitlines()[-1])
+    out = _native_child(PARALLEL_CHECK, torch_build, tmp_path)
     assert len(out["gomp"]) == 1 and out["gomp"][0].startswith(out["torch_lib"]), out
     assert out["cpu_per_wall"] > 1.4, out  # two threads busy (one thread: 1.0)
 
