@@ -108,9 +108,10 @@ def main(job_path: str) -> int:  # the child
         if getattr(op, "torch_baseline", None) is not None:
             calls["against"] = op.torch_baseline
         fns, row = {}, {"label": case["label"], "stats": {}, "errors": {}}
+        ordered = [args[n] for n in op.spec.param_order]  # positional, in spec order: how a model calls it
         for key, f in calls.items():
-            def call(f: Any = f, ordered: list = [args[n] for n in op.spec.param_order]) -> Any:
-                with torch.no_grad():  # positional, in spec order: how a model calls it
+            def call(f: Any = f) -> Any:
+                with torch.no_grad():
                     return f(*ordered)
             try:
                 call()

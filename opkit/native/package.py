@@ -64,12 +64,12 @@ def render_package(specs: list, *, dist_name: str, package: str, version: str, i
                    executorch: bool = False) -> dict[str, str]:
     """The generated text files of the package, relative to the package folder. Pure."""
     from opkit.codegen.env import render
-
     from opkit.spec.libraries import LIBRARIES
 
     ops = [op_doc_view(s, package) for s in specs]
     native_libraries = [LIBRARIES[n].module for n in sorted({n for s in specs for n in s.libraries})]
-    ctx = dict(native_libraries=native_libraries, dist_name=dist_name, package=package, version=version, ops=ops, opkit_version=__version__,
+    ctx = dict(dist_name=dist_name, package=package, version=version, ops=ops, opkit_version=__version__,
+               native_libraries=native_libraries,
                ort_api_version=info.get("ort_api_version"), library_name="libopkit_ops.so",
                openvino_name="libopkit_openvino.so" if openvino else None,
                torch_library="libopkit_torch.so" if torch_info else None,
@@ -87,19 +87,14 @@ class Wheel:
     files: list[str]
 
 
-@dataclass(frozen=True)
-class _Linked:
-    pip: str
-    version: str
-
-
-def _linked(specs: list) -> list[_Linked]:
-    """The Python packages of the native libraries the kernels link, at the versions built against (the
-    wheel requires them: the op libraries load them from there)."""
+def _requires_linked(specs: list) -> list[str]:
+    """Requires-Dist lines for the Python packages of the native libraries the kernels link, at the versions
+    built against (the op libraries load them from there)."""
     from opkit.build.libraries import libraries_of
     from opkit.spec.libraries import LIBRARIES
 
-    return [_Linked(LIBRARIES[lib.name].pip, lib.version) for lib in libraries_of(specs)]
+    return [f"Requires-Dist: {LIBRARIES[lib.name].pip}" +
+            (f">={lib.version}" if lib.version not in ("", "?") else "") for lib in libraries_of(specs)]
 
 
 def _record_hash(data: bytes) -> str:
@@ -161,8 +156,7 @@ def build_wheel(ws: Any, library: Path, specs: list, out_dir: Path, *, name: str
         "Requires-Python: >=3.9", f"Requires-Dist: onnxruntime>=1.{info.get('ort_api_version', 21)}",
         "Provides-Extra: torch", f'Requires-Dist: opkit>={__version__}; extra == "torch"',
         *([f'Requires-Dist: torch=={torch_info["torch_version"].split("+")[0]}; extra == "torch"'] if torch_info else []),
-        *[f"Requires-Dist: {lib.pip}" + (f">={lib.version}" if lib.version not in ("", "?") else "")
-          for lib in _linked(specs)],
+        *_requires_linked(specs),
         "Description-Content-Type: text/markdown", "", docs])
     tag = f"py3-none-{platform_tag()}"
     wheel_meta = "\n".join(["Wheel-Version: 1.0", f"Generator: opkit {__version__}", "Root-Is-Purelib: false",
