@@ -125,7 +125,8 @@ int main() {
     const bool nan = std::isnan(sweep[i]);
     if (nan ? (conv[i].val & 0x7C00u) != 0x7C00u || (conv[i].val & 0x3FFu) == 0 : conv[i].val != want.val) ++bad_f2h;
   }
-  std::printf("convert %lld %lld %zu\n", static_cast<long long>(bad_h2f), static_cast<long long>(bad_f2h), sweep.size());
+  std::printf("convert %lld %lld %zu\n", static_cast<long long>(bad_h2f), static_cast<long long>(bad_f2h),
+              sweep.size());
   return 0;
 }
 '''

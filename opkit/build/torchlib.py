@@ -1,7 +1,8 @@
 """The PyTorch op library (libopkit_torch.so): render its glue, configure it against the torch wheel's
 CMake config, build it. A CMake project of its own (generated/torch/CMakeLists.txt, built in
 <build>/<variant>/torch/), made only when a torch runtime or `opkit build --torch` asks for it:
-find_package(Torch) and torch's headers (precompiled once, then about 4.5 s per op to compile) never slow down a plain build.
+find_package(Torch) and torch's headers (precompiled once, then about 4.5 s per op to compile) never slow
+down a plain build.
 """
 
 from __future__ import annotations
