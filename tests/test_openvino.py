@@ -108,6 +108,47 @@ def test_export_to_ir_then_run_it_in_the_openvino_cpp_runner(repo_env: dict, tmp
     np.testing.assert_allclose(runs["openvino"], runs["onnxruntime"], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.e2e
+def test_bench_in_openvino_times_the_models_not_the_copy_of_their_outputs(repo_env: dict, tmp_path: Path) -> None:
+    """`opkit bench --runtime openvino` measures (a), (b) and (d) inside OpenVINO, and the timed call
+    hands back OpenVINO's own output memory: the Python API's default copies every output into a new
+    numpy array per call, which at 4M floats costs as much as the op itself."""
+    out = tmp_path / "b.json"
+    p = run_opkit("bench", "ScaledGelu", "--runtime", "openvino", "--sizes", "8K", "--dtype", "float32",
+                  "--threads", "1", "--budget", "0.3", "--no-eager", "--json", str(out), cwd=REPO, env=repo_env)
+    assert p.returncode == 0, p.stdout + p.stderr
+    data = json.loads(out.read_text())
+    assert data["runtime"] == "openvino" and data["env"]["openvino"] == ov.get_version().split("-")[0]
+    (row,) = data["rows"]
+    assert not row["errors"], row["errors"]
+    med = {c: row["stats"][c]["median_s"] for c in ("native", "onnx", "builtin")}
+    assert all(0 < v < 1e-2 for v in med.values()), med
+    assert row["ratios"]["native/onnx"] == pytest.approx(med["native"] / med["onnx"])
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    from opkit.runtimes.openvino import OpenVino
+
+    lib = Path(repo_env["OPKIT_BUILD_DIR"]) / "release" / "lib" / "libopkit_openvino.so"
+    dims = ["rows", "cols"]
+    graph = helper.make_graph(
+        [helper.make_node("ScaledGelu", ["x"], ["y"], domain="opkit.examples", alpha=2.0)], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, dims)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, dims)])
+    model = tmp_path / "scaled_gelu.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20),
+                                                      helper.make_opsetid("opkit.examples", 1)]), str(model))
+    session = OpenVino().open(str(model), [str(lib)], {"threads": 1})
+    arrays = [np.random.default_rng(0).standard_normal((3, 40)).astype(np.float32)]
+    expected = session.run(arrays)
+    call = session.bind(arrays)
+    result = call()
+    shared = session.request.get_output_tensor(0).data
+    np.testing.assert_array_equal(result[0], expected[0])
+    assert np.shares_memory(result[0], shared), "the timed call copied its output"
+
+
 BAD_MODEL = '''
 import torch
 from ops.null_deref.spec import null_deref

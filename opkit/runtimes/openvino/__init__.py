@@ -70,7 +70,10 @@ class OvSession(Session):
             self._use(self.recompile(shapes))
             self.static_for = shapes
         self._set(arrays)
-        return self.request.infer
+        # share_outputs: the Python API otherwise copies every output into a new numpy array after each
+        # call (16 MB at 4M floats: about 1.2 ms, as long as the model itself), which is not the model's time.
+        request = self.request
+        return lambda: request.infer(share_outputs=True)
 
     def inferred_shapes(self) -> list[list | None]:
         out: list[list | None] = []
