@@ -388,6 +388,23 @@ def test_sanitize_reports_the_out_of_bounds_write_with_file_and_line(oob_ws: Pat
 
 
 @pytest.mark.e2e
+def test_sanitize_finds_the_same_write_inside_openvino(oob_ws: Path) -> None:
+    """--sanitize runs in OpenVINO too: its TBB must not load libtbbbind with RTLD_DEEPBIND (ASan refuses it;
+    TBB_ENABLE_SANITIZERS=1) and libstdc++ is preloaded with libasan (Python does not link it, and the first
+    exception OpenVINO throws would stop ASan's __cxa_throw interceptor)."""
+    pytest.importorskip("openvino", reason="the openvino package is not installed (pip install 'opkit[openvino]')")
+    p = run_opkit("test", "--sanitize", "--runtime", "openvino", "--json", "asan-ov.json", cwd=oob_ws)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert (oob_ws / "build" / "asan" / "lib" / "libopkit_openvino.so").is_file()
+    op = json.loads((oob_ws / "asan-ov.json").read_text())["ops"][0]
+    assert op["runtime"] == "openvino" and op["passed"] > 0  # n == 0 cases pass, in a fresh child after each death
+    assert {f["kind"] for f in op["failures"]} == {"sanitizer"}
+    f = op["failures"][0]
+    assert "in openvino" in f["problem"] and "AddressSanitizer: heap-buffer-overflow (WRITE of size 4)" in f["problem"]
+    assert f["where"] == "ops/oob_write/oob_write.cc:14" and "--runtime openvino --sanitize" in f["repro"]
+
+
+@pytest.mark.e2e
 def test_a_killed_build_is_repaired_by_the_next_and_user_files_survive(oob_ws: Path) -> None:
     kernel = oob_ws / "ops" / "oob_write" / "oob_write.cc"
     before = kernel.read_bytes(), (oob_ws / "ops" / "oob_write" / "spec.py").read_bytes()

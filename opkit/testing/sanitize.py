@@ -41,12 +41,36 @@ def runtime_library(cxx: str | None = None) -> str:
                            "package of your compiler version)")
 
 
+def cxx_runtime_library(cxx: str | None = None) -> str | None:
+    """The path of the compiler's libstdc++ (None when it has none, e.g. a libc++ toolchain)."""
+    if cxx is None:
+        from opkit.build.cmake import find_tools
+
+        cxx = find_tools().cxx
+    try:
+        out = subprocess.run([cxx, "-print-file-name=libstdc++.so.6"], capture_output=True, text=True,
+                             timeout=30).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return os.path.realpath(out) if out and os.path.isabs(out) and os.path.exists(out) else None
+
+
 def sanitizer_env(base: dict | None = None, cxx: str | None = None) -> dict:
-    """The environment for a child process that loads the sanitized library."""
+    """The environment for a child process that loads the sanitized library.
+
+    Besides libasan, libstdc++ is preloaded: Python does not link it, and ASan's interceptor of
+    __cxa_throw resolves the real one when it starts, so the first C++ exception thrown in a process
+    that loaded libstdc++ later (OpenVINO throws and catches some while it reads a model) would stop
+    it with "CHECK failed ... real___cxa_throw". TBB_ENABLE_SANITIZERS=1 is oneTBB's documented
+    setting that makes it load libtbbbind without RTLD_DEEPBIND, which ASan refuses (OpenVINO)."""
     env = dict(os.environ if base is None else base)
-    lib = runtime_library(cxx)
-    preload = env.get("LD_PRELOAD", "")
-    env["LD_PRELOAD"] = lib + (":" + preload if preload and lib not in preload else "")
+    libs = [runtime_library(cxx)]
+    stdcxx = cxx_runtime_library(cxx)
+    if stdcxx is not None:
+        libs.append(stdcxx)
+    preload = [p for p in env.get("LD_PRELOAD", "").split(":") if p and p not in libs]
+    env["LD_PRELOAD"] = ":".join(libs + preload)
+    env["TBB_ENABLE_SANITIZERS"] = "1"
     env["ASAN_OPTIONS"] = ASAN_OPTIONS + (":" + env["ASAN_OPTIONS"] if env.get("ASAN_OPTIONS") else "")
     env["UBSAN_OPTIONS"] = UBSAN_OPTIONS + (":" + env["UBSAN_OPTIONS"] if env.get("UBSAN_OPTIONS") else "")
     return env

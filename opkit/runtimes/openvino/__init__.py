@@ -96,11 +96,9 @@ class OpenVino(Runtime):
     # them; the kernel still computes in float64). float16/bfloat16/int64 travel as float32/int32 and are
     # converted back exactly for the kernel.
     narrows = {"float64": "float32"}
-    # Measured: AddressSanitizer preloaded into a process running OpenVINO dies at start-up: OpenVINO's TBB
-    # dlopens libtbbbind with RTLD_DEEPBIND, which the sanitizer runtime refuses (google/sanitizers#611).
-    sanitize = False
-    no_sanitize_why = ("AddressSanitizer cannot run inside OpenVINO: its TBB loads libtbbbind with RTLD_DEEPBIND, "
-                       "which the sanitizer runtime refuses; run --sanitize with ONNX Runtime (the same kernel)")
+    # --sanitize: OpenVINO's TBB would dlopen libtbbbind with RTLD_DEEPBIND, which AddressSanitizer refuses
+    # (google/sanitizers#611); the sanitizer environment sets TBB_ENABLE_SANITIZERS=1 (opkit/testing/sanitize.py).
+    sanitize = True
 
     def prepare(self, ctx: Prepare) -> Path:
         """OpenVINO's copy of the model: each custom node records its outputs' ranks (the CPU plugin needs
