@@ -275,7 +275,7 @@ def _built_fixture(tmp: Path, *build_args: str) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def shift_library(tmp_path_factory) -> Path:
-    _, build = _built_fixture(tmp_path_factory.mktemp("state"))
+    _, build = _built_fixture(tmp_path_factory.mktemp("state"), "--runtime", "onnxruntime")
     return build / "release" / "lib" / "libopkit_ops.so"
 
 
@@ -342,7 +342,7 @@ json.dump(out, open(sys.argv[3], "w"))
 def test_prepare_first_call_cache_in_pytorch(tmp_path):
     """PyTorch's dispatcher has no per-node object: the glue prepares on the first call with given constant
     inputs and keeps the state, keyed by address, shape and version counter."""
-    ws, build = _built_fixture(tmp_path, "--torch")
+    ws, build = _built_fixture(tmp_path, "--runtime", "onnxruntime", "--torch")  # ORT: what --torch needs beside
     lib = build / "release" / "lib" / "libopkit_torch.so"
     p = subprocess.run([sys.executable, "-c", _TORCH_CHILD, str(ws), str(lib), str(tmp_path / "out.json")],
                        capture_output=True, text=True, timeout=300)

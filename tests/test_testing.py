@@ -352,7 +352,8 @@ def test_build_lock_waits_with_a_message(broken_ws: Path) -> None:
     from opkit.build.lock import build_lock
 
     with build_lock(broken_ws / "build"):
-        proc = subprocess.Popen([sys.executable, "-m", "opkit", "build"], cwd=broken_ws, stdout=subprocess.PIPE,
+        proc = subprocess.Popen([sys.executable, "-m", "opkit", "build", "--runtime", "onnxruntime"], cwd=broken_ws,
+                                stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         time.sleep(3)
         assert proc.poll() is None  # blocked while this process holds the lock
@@ -545,7 +546,7 @@ def test_concurrent_runs_wait_for_each_other_and_keep_their_own_numbers(issue_ws
         assert line, seen
         seen += line
     kernel.write_text(kernel.read_text() + "// touched: the next build recompiles\n")
-    build = run_opkit("build", cwd=ws)
+    build = run_opkit("build", "--runtime", "onnxruntime", cwd=ws)  # the library the test holds
     out, err = test.communicate(timeout=600)
     assert build.returncode == 0 and test.returncode == 0, build.stderr + out + err
     assert "waiting for a running opkit test / opkit verify in this workspace to finish with the op library" \

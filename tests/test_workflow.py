@@ -49,11 +49,12 @@ def test_new_starts_a_workspace_whose_starting_op_builds(tmp_path):
 
 @pytest.mark.e2e
 def test_build_and_verify_pass_with_a_dynamic_batch(ws):
-    p = run_opkit("build", cwd=ws)
+    # ONNX Runtime's library only (what verify uses; a plain `opkit build` is test_new_starts_...'s)
+    p = run_opkit("build", "--runtime", "onnxruntime", cwd=ws)
     assert p.returncode == 0, p.stderr
     assert "built" in p.stderr and "com.mycompany::Swish" in p.stderr
     # nothing changed: nothing is compiled again
-    p = run_opkit("build", cwd=ws)
+    p = run_opkit("build", "--runtime", "onnxruntime", cwd=ws)
     assert p.returncode == 0 and "up to date" in p.stderr, p.stderr
     p = run_opkit("verify", "model.py", "--json", "report.json", cwd=ws)
     assert p.returncode == 0, p.stdout + p.stderr
@@ -98,7 +99,7 @@ def test_compile_error_points_at_the_kernel_line(ws):
     lines[n] = "  const T beta = attrs.no_such_attr;"
     try:
         kernel.write_text("\n".join(lines) + "\n")
-        p = run_opkit("build", cwd=ws)
+        p = run_opkit("build", "--runtime", "onnxruntime", cwd=ws)
         assert p.returncode == 1
         assert f"ops/swish/swish.cc:{n + 1}:" in p.stderr, p.stderr
         assert "no_such_attr" in p.stderr and "Traceback" not in p.stderr
@@ -114,7 +115,7 @@ def test_changed_spec_shows_the_signature_the_kernel_must_now_have(ws):
     try:
         spec.write_text(good.replace('def swish(x: Tensor["T"], beta',
                                      'def swish(x: Tensor["T"], gate: Tensor["T"], beta'))
-        p = run_opkit("build", cwd=ws)
+        p = run_opkit("build", "--runtime", "onnxruntime", cwd=ws)
         assert p.returncode == 1
         assert "Swish's kernel must define" in p.stderr, p.stderr
         assert "the spec of Swish changed since the last build that compiled" in p.stderr
@@ -127,7 +128,7 @@ def test_changed_spec_shows_the_signature_the_kernel_must_now_have(ws):
         assert (ws / "ops/swish/swish.cc").read_text() == kernel_before
     finally:
         spec.write_text(good)
-    assert run_opkit("build", cwd=ws).returncode == 0
+    assert run_opkit("build", "--runtime", "onnxruntime", cwd=ws).returncode == 0
 
 
 def test_new_refuses_existing_and_bad_names(tmp_path):
