@@ -200,29 +200,51 @@ def test_a_program_whose_kernel_is_not_loaded_names_the_op_and_the_library(et_bu
         assert "0x14" not in out.error.split("(")[0], name  # not ExecuTorch's bare error code
 
 
-def _bad_workspace(root: Path, edit: tuple[str, str]) -> Path:
+_CRASH_MODEL = """\
+import torch
+from ops.null_deref.spec import null_deref
+
+
+class M(torch.nn.Module):
+    def forward(self, x):
+        return null_deref(x) * 2
+
+
+model = M()
+example_inputs = (torch.randn(4, 600),)
+"""
+
+
+@pytest.fixture(scope="module")
+def et_bad_ws(tmp_path_factory) -> Path:
+    """One workspace for both broken-kernel tests (one ExecuTorch library and runner build): ScaledGelu 1 %
+    off (model.py: the gelu_mlp example) and NullDeref, which crashes on inputs of over 1000 elements
+    (crash.py)."""
+    root = tmp_path_factory.mktemp("et-bad") / "ws"
     (root / "ops").mkdir(parents=True)
     shutil.copytree(REPO / "ops" / "scaled_gelu", root / "ops" / "scaled_gelu")
+    shutil.copytree(REPO / "tests" / "fixtures" / "broken" / "null_deref", root / "ops" / "null_deref")
     shutil.copy(REPO / "CMakeLists.txt", root / "CMakeLists.txt")
     shutil.copy(REPO / "examples" / "gelu_mlp.py", root / "model.py")
+    (root / "crash.py").write_text(_CRASH_MODEL)
     kernel = root / "ops" / "scaled_gelu" / "scaled_gelu.cc"
     text = kernel.read_text()
-    assert edit[0] in text
-    kernel.write_text(text.replace(edit[0], edit[1]))
+    assert "half_alpha * v *" in text
+    kernel.write_text(text.replace("half_alpha * v *", "half_alpha * v * 1.01f *"))
     return root
 
 
 @needs_et
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_a_kernel_with_a_one_percent_error_fails_in_executorch(tmp_path: Path) -> None:
-    root = _bad_workspace(tmp_path / "ws", ("half_alpha * v *", "half_alpha * v * 1.01f *"))
-    env = {"OPKIT_BUILD_DIR": str(root / "build")}
-    p = run_opkit("verify", "model.py", "--runtime", "executorch", "--runtime", "executorch-cpp", cwd=root, env=env)
+def test_a_kernel_with_a_one_percent_error_fails_in_executorch(et_bad_ws: Path) -> None:
+    env = {"OPKIT_BUILD_DIR": str(et_bad_ws / "build")}
+    p = run_opkit("verify", "model.py", "--runtime", "executorch", "--runtime", "executorch-cpp", cwd=et_bad_ws,
+                  env=env)
     assert p.returncode == 1, p.stdout + p.stderr
     assert "FAIL" in p.stdout and "Traceback" not in p.stderr
     assert "differs from PyTorch" in p.stdout and "[executorch C++ runner]" in p.stdout
-    p = run_opkit("test", "ScaledGelu", "--runtime", "executorch", "--case", "0", cwd=root, env=env)
+    p = run_opkit("test", "ScaledGelu", "--runtime", "executorch", "--case", "0", cwd=et_bad_ws, env=env)
     assert p.returncode == 1, p.stdout + p.stderr
     assert "executorch" in p.stdout and "FAIL" in p.stdout
 
@@ -230,15 +252,14 @@ def test_a_kernel_with_a_one_percent_error_fails_in_executorch(tmp_path: Path) -
 @needs_et
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_a_crashing_kernel_fails_the_run_and_opkit_survives(tmp_path: Path) -> None:
-    root = _bad_workspace(tmp_path / "ws", ("const T* in = x.data();",
-                                            "const T* in = x.data(); if (x.size() > 0) *(volatile int*)nullptr = 1;"))
-    env = {"OPKIT_BUILD_DIR": str(root / "build")}
+def test_a_crashing_kernel_fails_the_run_and_opkit_survives(et_bad_ws: Path) -> None:
+    env = {"OPKIT_BUILD_DIR": str(et_bad_ws / "build")}
     for runtime in ("executorch", "executorch-cpp"):
-        p = run_opkit("verify", "model.py", "--runtime", runtime, cwd=root, env=env)
+        p = run_opkit("verify", "crash.py", "--runtime", runtime, cwd=et_bad_ws, env=env)
         assert p.returncode == 1, p.stdout + p.stderr
-        assert "SIGSEGV" in p.stdout + p.stderr and "Traceback" not in p.stderr, runtime
-    assert os.path.isdir(root / "build" / "verify")
+        out = p.stdout + p.stderr
+        assert "SIGSEGV" in out and "test.broken::NullDeref" in out and "Traceback" not in p.stderr, runtime
+    assert os.path.isdir(et_bad_ws / "build" / "verify")
 
 
 @pytest.mark.parametrize("name", ["mixed_op", "scaled_gelu", "top_k_last_axis", "unique_consecutive", "weighted_sum"])
