@@ -118,6 +118,8 @@ class TorchEager(Runtime):
     install = TORCH_INSTALL
     library = "torch"
     sanitize = False  # the torch library is not built with the sanitizers
+    no_sanitize_why = ("its op library is not built with the sanitizers; run --sanitize with onnxruntime or "
+                       "openvino, which run the same kernel")
     mode = "eager"
 
     def version(self) -> str:

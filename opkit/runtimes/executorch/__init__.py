@@ -29,6 +29,8 @@ class ExecuTorch(Runtime):
     install = EXECUTORCH_INSTALL
     library = "executorch"
     sanitize = False  # the ExecuTorch kernel library is not built with the sanitizers
+    no_sanitize_why = ("its kernel library is not built with the sanitizers; run --sanitize with onnxruntime or "
+                       "openvino, which run the same kernel")
     in_all = True
     report_backend = "executorch"
 
