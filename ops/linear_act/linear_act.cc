@@ -250,7 +250,7 @@ void small_m(const opkit::Context& ctx, const T* x, const T* w, const T* bias, T
 // ---- the packed path (AVX-512): weight packed once, in prepare, into panels --------------------
 // (OPKIT_LINEAR_ACT_NO_AVX512=1 in the environment turns it off, to test the other paths on such a CPU.)
 // Panel p holds weight's rows n = p*NR .. p*NR+NR-1 (zero beyond N) transposed: for each k, NR values in a
-// row, 64-byte aligned. A tile of y, R rows x NR columns, is 2R vector accumulators (R = MR = 8: 16 of the
+// row, 64-byte aligned. A tile of y, R rows x NR columns, is 2R vector accumulators (R = MR = 12: 24 of the
 // 32 registers); each step over k loads 2 vectors of the panel and broadcasts one value of each x row.
 // Each thread takes whole panels, so weight is read from memory once per call, and the panel stays in the
 // caches while every row tile of x passes over it.
