@@ -42,6 +42,23 @@ def repo_build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build
 
 
+# A model whose one op, NullDeref (tests/fixtures/broken/null_deref), dereferences null for inputs of over 1000
+# elements: copy the fixture into a workspace's ops/ and write this as its crash.py / model.py.
+NULL_DEREF_MODEL = """\
+import torch
+from ops.null_deref.spec import null_deref
+
+
+class M(torch.nn.Module):
+    def forward(self, x):
+        return null_deref(x) * 2
+
+
+model = M()
+example_inputs = (torch.randn(4, 600),)
+"""
+
+
 def new_workspace(tmp: Path, name: str = "MyOp", domain: str = "com.example") -> Path:
     ws = tmp / "ws"
     ws.mkdir()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run_opkit
+from conftest import NULL_DEREF_MODEL, REPO, run_opkit
 from opkit.errors import BuildError, RuntimeMissingError
 
 HAVE_ET = importlib.util.find_spec("executorch") is not None
@@ -200,21 +200,6 @@ def test_a_program_whose_kernel_is_not_loaded_names_the_op_and_the_library(et_bu
         assert "0x14" not in out.error.split("(")[0], name  # not ExecuTorch's bare error code
 
 
-_CRASH_MODEL = """\
-import torch
-from ops.null_deref.spec import null_deref
-
-
-class M(torch.nn.Module):
-    def forward(self, x):
-        return null_deref(x) * 2
-
-
-model = M()
-example_inputs = (torch.randn(4, 600),)
-"""
-
-
 @pytest.fixture(scope="module")
 def et_bad_ws(tmp_path_factory) -> Path:
     """One workspace for both broken-kernel tests (one ExecuTorch library and runner build): ScaledGelu 1 %
@@ -226,7 +211,7 @@ def et_bad_ws(tmp_path_factory) -> Path:
     shutil.copytree(REPO / "tests" / "fixtures" / "broken" / "null_deref", root / "ops" / "null_deref")
     shutil.copy(REPO / "CMakeLists.txt", root / "CMakeLists.txt")
     shutil.copy(REPO / "examples" / "gelu_mlp.py", root / "model.py")
-    (root / "crash.py").write_text(_CRASH_MODEL)
+    (root / "crash.py").write_text(NULL_DEREF_MODEL)
     kernel = root / "ops" / "scaled_gelu" / "scaled_gelu.cc"
     text = kernel.read_text()
     assert "half_alpha * v *" in text

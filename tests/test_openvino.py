@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, new_workspace, run_opkit
+from conftest import NULL_DEREF_MODEL, REPO, new_workspace, run_opkit
 
 ov = pytest.importorskip("openvino", reason="the openvino package is not installed (pip install 'opkit[openvino]')")
 
@@ -149,19 +149,6 @@ def test_bench_in_openvino_times_the_models_not_the_copy_of_their_outputs(repo_e
     assert np.shares_memory(result[0], shared), "the timed call copied its output"
 
 
-BAD_MODEL = '''
-import torch
-from ops.null_deref.spec import null_deref
-
-class M(torch.nn.Module):
-    def forward(self, x):
-        return null_deref(x) * 2
-
-model = M()
-example_inputs = (torch.randn(4, 600),)
-'''
-
-
 @pytest.fixture(scope="module")
 def bad_ws(tmp_path_factory) -> Path:
     """A workspace with a ScaledGelu whose kernel is 1% off and a kernel that crashes on large inputs."""
@@ -173,7 +160,7 @@ def bad_ws(tmp_path_factory) -> Path:
     assert "out[i] = half_alpha" in text
     kernel.write_text(text.replace("out[i] = half_alpha", "out[i] = static_cast<T>(1.01) * half_alpha"))
     shutil.copytree(REPO / "tests" / "fixtures" / "broken" / "null_deref", ws / "ops" / "null_deref")
-    (ws / "model.py").write_text(BAD_MODEL.lstrip())
+    (ws / "model.py").write_text(NULL_DEREF_MODEL)
     p = run_opkit("build", cwd=ws)
     assert p.returncode == 0, p.stdout + p.stderr
     assert (ws / "build" / "release" / "lib" / "libopkit_openvino.so").is_file()

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import NULL_DEREF_MODEL, REPO
 
 FAKE_ELF = b"\x7fELF" + b"\0" * 60
 
@@ -332,21 +332,6 @@ def test_cpp_runner_runs_the_model_file_with_the_native_kernel(torch_build, tmp_
 
 
 # ---- the three runtimes catch a wrong kernel; a crash names the op -----------------------------
-CRASH_MODEL = """
-import torch
-from ops.null_deref.spec import null_deref
-
-
-class M(torch.nn.Module):
-    def forward(self, x):
-        return null_deref(x) * 2
-
-
-model = M()
-example_inputs = (torch.randn(4000),)
-"""
-
-
 def _verify(root: Path, model: str, *runtimes: str, rc: int) -> tuple[subprocess.CompletedProcess, dict]:
     import os
 
@@ -369,7 +354,7 @@ def test_wrong_kernel_fails_under_each_torch_runtime_and_a_crash_names_the_op(tm
     shutil.copytree(REPO / "tests" / "fixtures" / "broken" / "null_deref", root / "ops" / "null_deref")
     shutil.copy(REPO / "CMakeLists.txt", root / "CMakeLists.txt")
     shutil.copy(REPO / "examples" / "gelu_mlp.py", root / "model.py")
-    (root / "crash.py").write_text(CRASH_MODEL)
+    (root / "crash.py").write_text(NULL_DEREF_MODEL)
     three = ("torch", "torchscript", "aoti")
 
     p, rep = _verify(root, "model.py", *three, rc=0)
