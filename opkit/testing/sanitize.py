@@ -20,39 +20,35 @@ ASAN_OPTIONS = "detect_leaks=0:halt_on_error=1:abort_on_error=0:exitcode=86:allo
 UBSAN_OPTIONS = "halt_on_error=1:print_stacktrace=1:exitcode=87"
 
 
-def runtime_library(cxx: str | None = None) -> str:
-    """The path of the compiler's ASan runtime (the one the sanitized library was linked against)."""
-    if cxx is None:
-        from opkit.build.cmake import find_tools
+def _compiler(cxx: str | None) -> str:
+    if cxx is not None:
+        return cxx
+    from opkit.build.cmake import find_tools
 
-        cxx = find_tools().cxx
-    names = ("libasan.so", "libclang_rt.asan-x86_64.so")
-    for name in names:
-        try:
-            out = subprocess.run([cxx, f"-print-file-name={name}"], capture_output=True, text=True,
-                                 timeout=30).stdout.strip()
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if out and os.path.isabs(out) and os.path.exists(out):
-            return os.path.realpath(out)
-    raise ToolMissingError(f"the AddressSanitizer runtime of {cxx} was not found",
-                           expected=f"`{cxx} -print-file-name=libasan.so` to print an existing file",
-                           got="no such file", fix="install it (Debian: apt-get install libasan8, or the gcc "
-                           "package of your compiler version)")
+    return find_tools().cxx
 
 
-def cxx_runtime_library(cxx: str | None = None) -> str | None:
-    """The path of the compiler's libstdc++ (None when it has none, e.g. a libc++ toolchain)."""
-    if cxx is None:
-        from opkit.build.cmake import find_tools
-
-        cxx = find_tools().cxx
+def _compiler_file(cxx: str, name: str) -> str | None:
+    """The file `cxx -print-file-name=NAME` names, resolved; None when it names no existing file."""
     try:
-        out = subprocess.run([cxx, "-print-file-name=libstdc++.so.6"], capture_output=True, text=True,
+        out = subprocess.run([cxx, f"-print-file-name={name}"], capture_output=True, text=True,
                              timeout=30).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         return None
     return os.path.realpath(out) if out and os.path.isabs(out) and os.path.exists(out) else None
+
+
+def runtime_library(cxx: str | None = None) -> str:
+    """The path of the compiler's ASan runtime (the one the sanitized library was linked against)."""
+    cxx = _compiler(cxx)
+    for name in ("libasan.so", "libclang_rt.asan-x86_64.so"):
+        found = _compiler_file(cxx, name)
+        if found is not None:
+            return found
+    raise ToolMissingError(f"the AddressSanitizer runtime of {cxx} was not found",
+                           expected=f"`{cxx} -print-file-name=libasan.so` to print an existing file",
+                           got="no such file", fix="install it (Debian: apt-get install libasan8, or the gcc "
+                           "package of your compiler version)")
 
 
 def sanitizer_env(base: dict | None = None, cxx: str | None = None) -> dict:
@@ -64,8 +60,9 @@ def sanitizer_env(base: dict | None = None, cxx: str | None = None) -> dict:
     it with "CHECK failed ... real___cxa_throw". TBB_ENABLE_SANITIZERS=1 is oneTBB's documented
     setting that makes it load libtbbbind without RTLD_DEEPBIND, which ASan refuses (OpenVINO)."""
     env = dict(os.environ if base is None else base)
+    cxx = _compiler(cxx)
     libs = [runtime_library(cxx)]
-    stdcxx = cxx_runtime_library(cxx)
+    stdcxx = _compiler_file(cxx, "libstdc++.so.6")  # None for a toolchain without it (libc++)
     if stdcxx is not None:
         libs.append(stdcxx)
     preload = [p for p in env.get("LD_PRELOAD", "").split(":") if p and p not in libs]
