@@ -20,6 +20,7 @@ pytestmark = pytest.mark.skipif(CXX is None, reason="no C++ compiler")
 MAX_ULP = {"exp": 1.1, "erf": 7.0, "tanh": 1.6, "sigmoid": 2.4}
 MAX_REL = {"exp": 1.0e-7, "erf": 4.1e-7, "tanh": 1.6e-7, "sigmoid": 1.5e-7}
 MAX_ABS_ERF = 4.1e-7
+MAX_ABS_GELU, MAX_REL_GELU = 1.2e-6, 2.5e-7  # absolute for |x| <= 10, relative for x >= 0
 
 PROGRAM = r'''
 #include "opkit/math.h"
@@ -60,6 +61,30 @@ void check(const char* name, F fast, R exact, float lo, float hi) {
   std::printf("%s ulp=%.4g rel=%.4g abs=%.4g simd_mismatch=%ld\n", name, max_ulp, max_rel, max_abs, mismatch);
 }
 
+// gelu: y -> 0 from below for x < 0, so its relative error is measured for x >= 0 and near 0 only.
+static void check_gelu() {
+  std::vector<float> xs;
+  const int n = 4000000;
+  for (int i = 0; i <= n; ++i) xs.push_back(-10.0f + 20.0f * static_cast<float>(i) / n);
+  for (float m = 1e-30f; m < 1.0f; m *= 1.01f) { xs.push_back(m); xs.push_back(-m); }
+  std::vector<float> ys(xs.size());
+  const float* in = xs.data();
+  float* out = ys.data();
+  opkit::simd_for(0, static_cast<int64_t>(xs.size()), [=](int64_t i) { out[i] = opkit::fast::gelu(in[i]); });
+  double max_abs = 0, max_rel = 0;
+  long mismatch = 0;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const double x = xs[i], want = 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
+    const float scalar = opkit::fast::gelu(xs[i]);
+    if (!(scalar == ys[i])) ++mismatch;
+    for (const float got : {ys[i], scalar}) {
+      max_abs = std::fmax(max_abs, std::fabs(got - want));
+      if (want != 0 && (x >= 0 || x > -1e-3)) max_rel = std::fmax(max_rel, std::fabs(got - want) / std::fabs(want));
+    }
+  }
+  std::printf("gelu ulp=0 rel=%.4g abs=%.4g simd_mismatch=%ld\n", max_rel, max_abs, mismatch);
+}
+
 static void special(const char* name, float (*f)(float)) {
   const float v[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 1e30f, -1e30f, 200.0f, -200.0f};
   std::printf("%s special", name);
@@ -79,11 +104,14 @@ int main() {
   check("tanh", [](float x) { return fast::tanh(x); }, [](double x) { return std::tanh(x); }, -12.0f, 12.0f);
   check("sigmoid", [](float x) { return fast::sigmoid(x); }, [](double x) { return 1.0 / (1.0 + std::exp(-x)); },
         -87.0f, 88.0f);
+  check_gelu();
   special("exp", [](float x) { return fast::exp(x); });
+  special("gelu", [](float x) { return fast::gelu(x); });
   special("erf", [](float x) { return fast::erf(x); });
   special("tanh", [](float x) { return fast::tanh(x); });
   special("sigmoid", [](float x) { return fast::sigmoid(x); });
   std::printf("double erf(0.5)=%.17g\n", fast::erf(0.5));
+  std::printf("double gelu(0.5)=%.17g\n", fast::gelu(0.5));
   return 0;
 }
 '''
@@ -138,6 +166,13 @@ def test_max_error_within_documented_bound(results, fn):
     assert e["ulp"] > 0
 
 
+def test_gelu_within_documented_bound_and_vectorised_alike(results):
+    errs, _, out = results
+    e = errs["gelu"]
+    assert 0 < e["abs"] <= MAX_ABS_GELU, out
+    assert 0 < e["rel"] <= MAX_REL_GELU, out
+
+
 def test_special_values(results):
     _, sp, out = results
     # order: NaN, +inf, -inf, 0, -0, 1e30, -1e30, 200, -200
@@ -147,8 +182,13 @@ def test_special_values(results):
     assert sp["tanh"] == ["nan", "1", "-1", "0", "0", "1", "-1", "1", "-1"], out  # tanh(-0) = +0 (documented)
     assert sp["sigmoid"][:5] == ["nan", "1", "0", "0.5", "0.5"], out
     assert sp["sigmoid"][5:] == ["1", "0", "1", "0"], out
+    # gelu: NaN, +inf, -inf -> NaN (as torch), 0, -0 -> +0, 1e30 (within 2.5e-7), -1e30 -> -0, 200, -200 -> -0
+    g = sp["gelu"]
+    assert g[:5] == ["nan", "inf", "nan", "0", "0"] and g[6] == "-0" and g[8] == "-0", out
+    assert abs(float(g[5]) / 1e30 - 1) <= MAX_REL_GELU and abs(float(g[7]) / 200 - 1) <= MAX_REL_GELU, out
 
 
 def test_double_overloads_are_libm(results):
     _, _, out = results
     assert "double erf(0.5)=0.52049987781304652" in out
+    assert "double gelu(0.5)=0.34573123063700656" in out

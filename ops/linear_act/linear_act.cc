@@ -57,8 +57,6 @@ bool has_avx512() { return false; }
 #endif
 
 // ---- activations (applied to one block row segment, in place) --------------------------------
-inline float gelu(float v) { return 0.5f * v * (1.0f + opkit::fast::erf(v * 0.70710678118654752f)); }
-inline double gelu(double v) { return 0.5 * v * (1.0 + std::erf(v * 0.70710678118654752440)); }
 inline float silu(float v) { return v * opkit::fast::sigmoid(v); }
 inline double silu(double v) { return v / (1.0 + std::exp(-v)); }
 
@@ -70,7 +68,7 @@ inline void activate_row(T* __restrict y, int64_t n, Act act) {
       for (int64_t j = 0; j < n; ++j) y[j] = y[j] > T(0) ? y[j] : T(0);
       break;
     case Act::kGelu:
-      for (int64_t j = 0; j < n; ++j) y[j] = gelu(y[j]);
+      for (int64_t j = 0; j < n; ++j) y[j] = opkit::fast::gelu(y[j]);
       break;
     case Act::kSilu:
       for (int64_t j = 0; j < n; ++j) y[j] = silu(y[j]);
