@@ -229,6 +229,47 @@ def test_the_torchscript_exporter_maps_by_op_name_so_two_adopted_overloads_are_r
         _adopted_names([tensor, scalar])
 
 
+@pytest.fixture(scope="module")
+def third_party_op():
+    """A third-party op defined from Python (as tests/fixtures/adopt's libraries are): libtorch lacks it."""
+    lib = torch.library.Library("opkit_alias_test", "DEF")
+    lib.define('mix(Tensor self, float w, Tensor other, str how="lerp") -> Tensor')
+    lib.impl("mix", lambda x, w, other, how="lerp": x + w * (other - x), "CompositeExplicitAutograd")
+    yield torch.ops.opkit_alias_test.mix.default
+    lib._destroy()
+
+
+def _mix_spec(params: str):
+    import opkit
+
+    scope = {"opkit": opkit, "Tensor": Tensor, "torch": torch}
+    exec(f"def mix({params}) -> Tensor['T']:\n    return torch.ops.opkit_alias_test.mix.default(x, w, other)\n", scope)
+    from opkit.spec.parse import parse_op
+
+    return parse_op(scope["mix"], name="Mix", domain="com.adopt.spec", types={"T": ("float32",)},
+                    adopts="opkit_alias_test::mix")
+
+
+def test_the_cpp_runners_get_a_third_party_op_run_by_the_adopted_kernel(third_party_op):
+    """TorchScript and AOTInductor programs call the original op by its name; the runners' schemas library
+    defines it (its own schema) and hands its arguments, in the adopted op's order, to the adopted op."""
+    from opkit.build.torchlib import adopted_aliases
+    from opkit.codegen.torch import render_torch_library
+
+    spec = _mix_spec("other: Tensor['T'], x: Tensor['T'], w: float, how: str = 'lerp'")  # another order
+    [alias] = adopted_aliases([spec, _spec("aten::cummax")])  # aten ops are libtorch's own: no alias
+    assert (alias.namespace, alias.name, alias.original, alias.target) == (
+        "opkit_alias_test", "mix", "opkit_alias_test::mix", "com_adopt_spec::mix")
+    assert alias.order == (2, 0, 1, 3)  # other, x (self), w, how
+    text = render_torch_library([spec], "2.13.0", [alias])["torch/schemas.cc"]
+    assert 'm.def("mix(Tensor self, float w, Tensor other, str how=\\"lerp\\") -> Tensor");' in text
+    assert 'findSchemaOrThrow("com_adopt_spec::mix", "")' in text and "opkit_forward(target, stack, {2, 0, 1, 3});" in text
+    assert 'm.impl("mix", torch::CppFunction::makeFromBoxedFunction<&opkit_alias_0>());' in text
+    # the plain op library and a spec that leaves an argument at its default get none
+    assert "opkit_alias" not in render_torch_library([spec], "2.13.0")["torch/schemas.cc"]
+    assert adopted_aliases([_mix_spec("x: Tensor['T'], w: float, other: Tensor['T']")]) == []
+
+
 def test_a_call_the_spec_cannot_express_is_an_adoption_error_at_export(tmp_path, own_registry):
     import opkit
     from opkit.errors import AdoptionError
@@ -391,6 +432,11 @@ def test_the_example_verifies_natively_and_its_specs_are_what_adopt_writes(tmp_p
     p = run_opkit("verify", "model.py", "--no-native", cwd=example, env=env)  # the library in ORT; no C++ runner
     assert p.returncode == 0, p.stdout + p.stderr
     assert "PASS" in p.stdout and "[onnxruntime + op library]" in p.stdout
+    # libtorch without Python: the traced model calls fancylib::soft_clamp, which the runner gets from the
+    # schemas library, run by SoftClamp's kernel (without it: "Unknown builtin op: fancylib::soft_clamp")
+    p = run_opkit("verify", "model.py", "--runtime", "torchscript", cwd=example, env=env)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "PASS" in p.stdout and "[TorchScript runner]" in p.stdout
     # the TorchScript exporter maps the original ops too
     out = tmp_path / "legacy.onnx"
     p = run_opkit("export", "model.py", "--exporter", "legacy", "-o", str(out), cwd=example, env=env)

@@ -57,6 +57,51 @@ def runner_and_libraries(library: Path) -> tuple[Path, list[Path]]:
             [library.parent / f"lib{SCHEMAS_TARGET}.so", library])
 
 
+# Namespaces whose ops libtorch itself defines: an op adopted from one of them needs no alias in the runners.
+LIBTORCH_NAMESPACES = frozenset({"aten", "prims", "quantized", "_quantized"})
+
+
+def adopted_aliases(specs: list[OpSpec], ws: Workspace | None = None) -> list:
+    """The TorchAlias of each op that a spec adopts from outside libtorch (a third-party op), for the C++
+    runners: their schemas library defines it and runs it with the adopted op's kernel. It needs the original
+    op's schema, so the module that defines it must be imported: an adopted spec imports it, and with `ws` the
+    workspace's spec modules are imported when it is not yet (specs from the build's cache import nothing)."""
+    from opkit.codegen.torch import TorchAlias
+    from opkit.errors import OpkitError
+    from opkit.export.translate import adopted_target, adoption_binding
+
+    foreign = [s for s in specs if s.adopts and s.adopts.split("::")[0] not in LIBTORCH_NAMESPACES]
+    if ws is not None and any(adopted_target(s) is None for s in foreign):
+        from opkit.build.specs import import_ops
+
+        import_ops(ws)
+    aliases = []
+    for spec in foreign:
+        ns = spec.adopts.split("::")[0]
+        target = adopted_target(spec)
+        why = None
+        if target is None:
+            why = f"no module imported by the specs defines {spec.adopts}"
+        else:
+            try:
+                bound = adoption_binding(spec, target)
+            except OpkitError as exc:
+                bound, why = [], exc.what
+            if None in bound:
+                why = why or "the spec leaves some of its arguments at their defaults"
+            elif len(target._schema.returns) != len(spec.outputs):
+                why = f"{spec.adopts} returns {len(target._schema.returns)} value(s), {spec.qualname} {len(spec.outputs)}"
+        if why is not None:
+            ui.detail(f"the C++ runners will not run {spec.adopts} with {spec.qualname}'s kernel: {why}")
+            continue
+        sch = target._schema
+        name = sch.name.split("::", 1)[1] + (f".{sch.overload_name}" if sch.overload_name else "")
+        aliases.append(TorchAlias(namespace=ns, schema=str(sch).split("::", 1)[1], name=name, original=spec.adopts,
+                                  target=spec.torch_qualname,
+                                  order=tuple(bound.index(p) for p in spec.param_order)))
+    return aliases
+
+
 def build_torch_library(ws: Workspace, specs: list[OpSpec], variant: str, tools: cmake.Tools, *,
                         sanitize: bool, native_arch: bool, verbose: bool, timings: dict[str, float],
                         cpp_runner: bool = False) -> tuple[Path, str, list[cmake.Diagnostic], bool]:
@@ -69,7 +114,8 @@ def build_torch_library(ws: Workspace, specs: list[OpSpec], variant: str, tools:
     prefix = torch_cmake_dir()
     t = time.perf_counter()
     fm = FileManager(ws.generated_dir)
-    for rel, text in sorted(render_torch_library(specs, torch.__version__).items()):
+    aliases = adopted_aliases(specs, ws) if cpp_runner else []
+    for rel, text in sorted(render_torch_library(specs, torch.__version__, aliases).items()):
         fm.write(rel, text)
     fm.remove_stale("torch", (".cc", ".h"))
     timings["generate torch"] = time.perf_counter() - t

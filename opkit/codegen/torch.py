@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from opkit import __version__
@@ -90,7 +91,27 @@ def _schemas(specs: Sequence[OpSpec]) -> list[dict[str, Any]]:
     return [{"name": ns, "defs": defs} for ns, defs in sorted(by_ns.items())]
 
 
-def render_torch_library(specs: Sequence[OpSpec], torch_version: str) -> dict[str, str]:
+@dataclass(frozen=True)
+class TorchAlias:
+    """An op that an opkit op adopts (``adopts=``) and that libtorch does not define (a third-party op, defined
+    in Python or in an extension the runners do not load). The C++ runners' schemas library defines it and runs
+    it with the adopted op's kernel, so a model traced or exported in Python, which calls it by its own name,
+    runs there too."""
+
+    namespace: str  # the original's namespace
+    schema: str  # its schema without the namespace: "soft_clamp(Tensor x, float limit=3.) -> Tensor"
+    name: str  # its name with the overload, as m.impl takes it: "soft_clamp", "scale.twice"
+    original: str  # "fancylib::soft_clamp"
+    target: str  # the adopted op: "com_example::soft_clamp"
+    order: tuple[int, ...]  # for each of the adopted op's parameters, the original's argument it takes
+
+    @property
+    def schema_literal(self) -> str:
+        return json.dumps(self.schema)  # a C++ string literal (string defaults are in double quotes)
+
+
+def render_torch_library(specs: Sequence[OpSpec], torch_version: str,
+                         aliases: Sequence[TorchAlias] = ()) -> dict[str, str]:
     """Every generated file of the PyTorch op library, its schemas library and its C++ runner, relative
     to the generated folder (under torch/)."""
     from opkit.native.runner import render_runner
@@ -100,7 +121,7 @@ def render_torch_library(specs: Sequence[OpSpec], torch_version: str) -> dict[st
     dtypes = [{"name": d.name, "cpp": d.cpp, "aten": ATEN_SCALAR[d.name]} for d in DTYPES.values()]
     files = {
         "torch/include/opkit/torch_glue.h": render("torch/glue.h.j2", dtypes=dtypes),
-        "torch/schemas.cc": render("torch/schemas.cc.j2", namespaces=_schemas(specs)),
+        "torch/schemas.cc": render("torch/schemas.cc.j2", namespaces=_schemas(specs), aliases=list(aliases)),
         "torch/runner/npy.h": render_runner("")["npy.h"],  # the ONNX Runtime runner's .npy reader and writer
         "torch/runner/main.cc": render("torch/runner.cc.j2", dtypes=dtypes, opkit_version=__version__,
                                        torch_version=torch_version),
