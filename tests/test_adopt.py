@@ -270,6 +270,44 @@ def test_the_cpp_runners_get_a_third_party_op_run_by_the_adopted_kernel(third_pa
     assert adopted_aliases([_mix_spec("x: Tensor['T'], w: float, other: Tensor['T']")]) == []
 
 
+def test_executorch_programs_call_the_adopted_op_in_place_of_the_original(third_party_op, own_registry):
+    """ExecuTorch has no kernel for an op defined from Python: the exported program's calls of the original op
+    become calls of the adopted op (arguments in the spec's order), whose kernel ExecuTorch runs."""
+    import opkit
+    from opkit.errors import AdoptionError
+    from opkit.runtimes.executorch.pte import adopt_calls
+
+    @opkit.op("MixEt", domain="com.adopt.et", types={"T": ("float32",)}, shapes={"y": "x"},
+              adopts="opkit_alias_test::mix")
+    def mix_et(other: Tensor["T"], x: Tensor["T"], w: float, how: str = "lerp") -> Tensor["T"]:
+        return torch.ops.opkit_alias_test.mix.default(x, w, other, how)
+
+    class M(torch.nn.Module):
+        def forward(self, a, b):
+            return torch.ops.opkit_alias_test.mix(a * 2, 0.25, b) + 1
+
+    a, b = torch.randn(3, 4), torch.randn(3, 4)
+    exported = torch.export.export(M(), (a, b))
+    assert adopt_calls(exported, [mix_et]) == 1
+    [call] = [n for n in exported.graph_module.graph.nodes if n.op == "call_function"
+              and "mix" in str(n.target)]
+    assert call.target is mix_et.torch_op._opoverload
+    assert [getattr(v, "name", v) for v in call.args] == ["b", "mul", 0.25, "lerp"]
+    torch.testing.assert_close(exported.module()(a, b), M()(a, b))
+
+    @opkit.op("MixEt2", domain="com.adopt.et2", types={"T": ("float32",)}, shapes={"y": "x"},
+              adopts="opkit_alias_test::mix")
+    def mix_et2(x: Tensor["T"], w: float, other: Tensor["T"]) -> Tensor["T"]:  # `how` left at its default
+        return torch.ops.opkit_alias_test.mix.default(x, w, other)
+
+    class N(torch.nn.Module):
+        def forward(self, a, b):
+            return torch.ops.opkit_alias_test.mix(a, 0.5, b, "other")
+
+    with pytest.raises(AdoptionError, match="with how='other'"):
+        adopt_calls(torch.export.export(N(), (a, b)), [mix_et2])
+
+
 def test_a_call_the_spec_cannot_express_is_an_adoption_error_at_export(tmp_path, own_registry):
     import opkit
     from opkit.errors import AdoptionError

@@ -53,6 +53,43 @@ def _unbounded_ops(ops: Iterable[Any]) -> list[Any]:
     return [op for op in ops if any(o.shape is None or not o.shape.static for o in op.spec.outputs)]
 
 
+def adopt_calls(exported: Any, ops: Iterable[Any]) -> int:
+    """Every call of an op that an opkit op adopts (``adopts=``) becomes a call of the opkit op, its arguments
+    as the spec's parameters, as the ONNX export maps them: ExecuTorch then runs the adopted op's kernel (the
+    original, e.g. an op defined from Python, has no out variant or kernel there). Returns the calls replaced."""
+    from opkit.errors import AdoptionError
+    from opkit.export.translate import adopted_target, adoption_binding
+
+    table = {}
+    for op in ops:
+        target = adopted_target(op.spec) if op.spec.adopts else None
+        if target is not None:
+            table[target] = (op, adoption_binding(op.spec, target))
+    gm = exported.graph_module
+    replaced = 0
+    for node in gm.graph.nodes:
+        if node.op != "call_function" or node.target not in table:
+            continue
+        op, bound = table[node.target]
+        values = {}
+        for k, (a, p) in enumerate(zip(node.target._schema.arguments, bound)):
+            default = a.default_value if a.has_default_value() else None
+            v = node.args[k] if k < len(node.args) else node.kwargs.get(a.name, default)
+            if p is not None:
+                values[p] = v
+            elif v != default:
+                raise AdoptionError(f"the model calls {op.spec.adopts} with {a.name}={v!r}; {op.spec.qualname} "
+                                    f"leaves {a.name!r} at its default ({default!r})", where=op.spec.loc,
+                                    fix=f"leave {a.name!r} at its default in the model, or give the spec a "
+                                        f"parameter {a.name!r}")
+        node.target = op.torch_op._opoverload
+        node.args, node.kwargs = tuple(values[p] for p in op.spec.param_order), {}
+        replaced += 1
+    if replaced:
+        gm.recompile()
+    return replaced
+
+
 def export_program(model: Any, example_inputs: tuple, path: Path, ops: Iterable[Any], *,
                    dynamic_shapes: Any = None) -> Program:
     """Export `model` to an ExecuTorch program at `path`; `ops`: the opkit ops (Op objects) it may call."""
@@ -74,11 +111,14 @@ def export_program(model: Any, example_inputs: tuple, path: Path, ops: Iterable[
     try:
         with _quiet(), contextlib.redirect_stdout(captured):
             exported = torch.export.export(model, tuple(example_inputs), dynamic_shapes=dynamic_shapes)
+            adopt_calls(exported, ops)
             stage = "to_edge_transform_and_lower"
             # opkit's ops are not core ATen: the edge dialect's IR check would refuse them.
             edge = to_edge_transform_and_lower(exported, compile_config=EdgeCompileConfig(_check_ir_validity=False))
             stage = "to_executorch"
             program = edge.to_executorch()
+    except ExportError:  # adopt_calls: a call that the adopted spec cannot express
+        raise
     except Exception as exc:
         text = str(exc).strip()
         head = next((ln for ln in text.splitlines() if ln.strip()), type(exc).__name__)
