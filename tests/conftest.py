@@ -59,6 +59,13 @@ example_inputs = (torch.randn(4, 600),)
 """
 
 
+def make_one_percent_off(kernel: Path) -> None:
+    """A copy of ScaledGelu's kernel (ops/scaled_gelu/scaled_gelu.cc), made 1% off: the wrong-kernel tests."""
+    text = kernel.read_text()
+    assert "out[i] = alpha *" in text, "ops/scaled_gelu/scaled_gelu.cc changed: update conftest.make_one_percent_off"
+    kernel.write_text(text.replace("out[i] = alpha *", "out[i] = static_cast<T>(1.01) * alpha *"))
+
+
 def new_workspace(tmp: Path, name: str = "MyOp", domain: str = "com.example") -> Path:
     ws = tmp / "ws"
     ws.mkdir()

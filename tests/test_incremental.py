@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, make_one_percent_off
 from opkit.build.workspace import Workspace
 from opkit.verify.cache import cache_key, explain_miss
 
@@ -80,7 +80,7 @@ def test_kernel_edits_reuse_the_cache_spec_edit_and_fresh_reexport(tmp_path):
     assert len(rep["runs"]) == 3  # example inputs + two other sizes, all from the cached input sets
 
     # a wrong kernel fails on the cached path too, naming the op
-    kernel.write_text(kernel.read_text().replace("half_alpha * v *", "half_alpha * v * 1.01f *"))
+    make_one_percent_off(kernel)
     p, rep = _verify(root, rc=1)
     assert rep["cached"] and not rep["ok"] and not _imported(p, "torch")
     assert any("opkit.examples::ScaledGelu" in f for f in rep["failures"]), rep["failures"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import NULL_DEREF_MODEL, REPO, new_workspace, run_opkit
+from conftest import NULL_DEREF_MODEL, REPO, make_one_percent_off, new_workspace, run_opkit
 
 ov = pytest.importorskip("openvino", reason="the openvino package is not installed (pip install 'opkit[openvino]')")
 
@@ -156,9 +156,7 @@ def bad_ws(tmp_path_factory) -> Path:
     shutil.rmtree(ws / "ops" / "starter")
     shutil.copytree(REPO / "ops" / "scaled_gelu", ws / "ops" / "scaled_gelu")
     kernel = ws / "ops" / "scaled_gelu" / "scaled_gelu.cc"
-    text = kernel.read_text()
-    assert "out[i] = half_alpha" in text
-    kernel.write_text(text.replace("out[i] = half_alpha", "out[i] = static_cast<T>(1.01) * half_alpha"))
+    make_one_percent_off(kernel)
     shutil.copytree(REPO / "tests" / "fixtures" / "broken" / "null_deref", ws / "ops" / "null_deref")
     (ws / "model.py").write_text(NULL_DEREF_MODEL)
     p = run_opkit("build", cwd=ws)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conftest import NULL_DEREF_MODEL, REPO
+from conftest import NULL_DEREF_MODEL, REPO, make_one_percent_off
 
 FAKE_ELF = b"\x7fELF" + b"\0" * 60
 
@@ -362,7 +362,7 @@ def test_wrong_kernel_fails_under_each_torch_runtime_and_a_crash_names_the_op(tm
     assert "compiled:" in p.stderr
 
     kernel = root / "ops" / "scaled_gelu" / "scaled_gelu.cc"
-    kernel.write_text(kernel.read_text().replace("half_alpha * v *", "half_alpha * v * 1.01f *"))
+    make_one_percent_off(kernel)
     p, rep = _verify(root, "model.py", *three, rc=1)
     assert not rep["ok"]
     for rt in three:
