@@ -467,14 +467,12 @@ def test_data_dependent_control_flow_is_said_not_a_traceback(ws, capsys, monkeyp
 def test_the_example_verifies_natively_and_its_specs_are_what_adopt_writes(tmp_path, capsys, monkeypatch):
     example = REPO / "examples" / "adopt"
     env = {"OPKIT_BUILD_DIR": str(tmp_path / "build")}
-    p = run_opkit("verify", "model.py", "--no-native", cwd=example, env=env)  # the library in ORT; no C++ runner
+    # the library in ORT (Python API), and libtorch without Python: the traced model calls fancylib::soft_clamp,
+    # which the runner gets from the schemas library, run by SoftClamp's kernel (without it: "Unknown builtin
+    # op: fancylib::soft_clamp")
+    p = run_opkit("verify", "model.py", "--runtime", "onnxruntime", "--runtime", "torchscript", cwd=example, env=env)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert "PASS" in p.stdout and "[onnxruntime + op library]" in p.stdout
-    # libtorch without Python: the traced model calls fancylib::soft_clamp, which the runner gets from the
-    # schemas library, run by SoftClamp's kernel (without it: "Unknown builtin op: fancylib::soft_clamp")
-    p = run_opkit("verify", "model.py", "--runtime", "torchscript", cwd=example, env=env)
-    assert p.returncode == 0, p.stdout + p.stderr
-    assert "PASS" in p.stdout and "[TorchScript runner]" in p.stdout
+    assert "PASS" in p.stdout and "[onnxruntime + op library]" in p.stdout and "[TorchScript runner]" in p.stdout
     # the TorchScript exporter maps the original ops too
     out = tmp_path / "legacy.onnx"
     p = run_opkit("export", "model.py", "--exporter", "legacy", "-o", str(out), cwd=example, env=env)
