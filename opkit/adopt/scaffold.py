@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from opkit.adopt.plan import Plan, lit
+from opkit.spec.adopts import LIBTORCH_NAMESPACES
 from opkit.spec.model import Attr, Input, OpSpec, Output, SourceLoc, TensorType, TypeVar, snake_case
 from opkit.spec.parse import _check_default, parse_shape_rule
 
@@ -78,7 +79,7 @@ def _imports(plan: Plan, model_path: Path) -> list[str]:
     """The import that defines a third-party op's torch.ops namespace, so that the reference can call it
     wherever the spec is imported (opkit test, bench, the Python backend's ONNX Runtime process)."""
     ns, op_name = plan.found.namespace, plan.found.op_name
-    if ns in ("aten", "prims"):
+    if ns in LIBTORCH_NAMESPACES:
         return []
     module, file = defining_module(ns, op_name)
     in_model = file is not None and Path(file).resolve() == model_path.resolve()

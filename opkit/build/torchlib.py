@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from opkit import ui
 from opkit.build import cmake
@@ -57,8 +58,23 @@ def runner_and_libraries(library: Path) -> tuple[Path, list[Path]]:
             [library.parent / f"lib{SCHEMAS_TARGET}.so", library])
 
 
-# Namespaces whose ops libtorch itself defines: an op adopted from one of them needs no alias in the runners.
-LIBTORCH_NAMESPACES = frozenset({"aten", "prims", "quantized", "_quantized"})
+def _alias_order(spec: OpSpec, target: Any) -> tuple[int, ...] | str:
+    """For each of the spec's parameters, the index of the original op's argument it takes; or why the
+    runners cannot hand the original's calls to the adopted op."""
+    from opkit.errors import OpkitError
+    from opkit.export.translate import adoption_binding
+
+    if target is None:
+        return f"no module imported by the specs defines {spec.adopts}"
+    try:
+        bound = adoption_binding(spec, target)
+    except OpkitError as exc:
+        return exc.what
+    if None in bound:
+        return "the spec leaves some of its arguments at their defaults"
+    if len(target._schema.returns) != len(spec.outputs):
+        return f"{spec.adopts} returns {len(target._schema.returns)} value(s), {spec.qualname} {len(spec.outputs)}"
+    return tuple(bound.index(p) for p in spec.param_order)
 
 
 def adopted_aliases(specs: list[OpSpec], ws: Workspace | None = None) -> list:
@@ -67,8 +83,8 @@ def adopted_aliases(specs: list[OpSpec], ws: Workspace | None = None) -> list:
     op's schema, so the module that defines it must be imported: an adopted spec imports it, and with `ws` the
     workspace's spec modules are imported when it is not yet (specs from the build's cache import nothing)."""
     from opkit.codegen.torch import TorchAlias
-    from opkit.errors import OpkitError
-    from opkit.export.translate import adopted_target, adoption_binding
+    from opkit.export.translate import adopted_target
+    from opkit.spec.adopts import LIBTORCH_NAMESPACES
 
     foreign = [s for s in specs if s.adopts and s.adopts.split("::")[0] not in LIBTORCH_NAMESPACES]
     if ws is not None and any(adopted_target(s) is None for s in foreign):
@@ -77,28 +93,16 @@ def adopted_aliases(specs: list[OpSpec], ws: Workspace | None = None) -> list:
         import_ops(ws)
     aliases = []
     for spec in foreign:
-        ns = spec.adopts.split("::")[0]
         target = adopted_target(spec)
-        why = None
-        if target is None:
-            why = f"no module imported by the specs defines {spec.adopts}"
-        else:
-            try:
-                bound = adoption_binding(spec, target)
-            except OpkitError as exc:
-                bound, why = [], exc.what
-            if None in bound:
-                why = why or "the spec leaves some of its arguments at their defaults"
-            elif len(target._schema.returns) != len(spec.outputs):
-                why = f"{spec.adopts} returns {len(target._schema.returns)} value(s), {spec.qualname} {len(spec.outputs)}"
-        if why is not None:
-            ui.detail(f"the C++ runners will not run {spec.adopts} with {spec.qualname}'s kernel: {why}")
+        order = _alias_order(spec, target)
+        if isinstance(order, str):
+            ui.detail(f"the C++ runners will not run {spec.adopts} with {spec.qualname}'s kernel: {order}")
             continue
         sch = target._schema
-        name = sch.name.split("::", 1)[1] + (f".{sch.overload_name}" if sch.overload_name else "")
-        aliases.append(TorchAlias(namespace=ns, schema=str(sch).split("::", 1)[1], name=name, original=spec.adopts,
-                                  target=spec.torch_qualname,
-                                  order=tuple(bound.index(p) for p in spec.param_order)))
+        ns, name = sch.name.split("::", 1)
+        aliases.append(TorchAlias(namespace=ns, schema=str(sch).split("::", 1)[1],
+                                  name=name + (f".{sch.overload_name}" if sch.overload_name else ""),
+                                  original=spec.adopts, target=spec.torch_qualname, order=order))
     return aliases
 
 

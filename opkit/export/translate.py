@@ -4,7 +4,7 @@ op adopts (``adopts="aten::cummax"``): every call of the original op becomes the
 from __future__ import annotations
 
 import keyword
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from opkit.errors import AdoptionError
@@ -91,6 +91,24 @@ def adoption_binding(spec: OpSpec, target: Any) -> list[str | None]:
     return bound
 
 
+def adopted_arguments(spec: OpSpec, target: Any, bound: list[str | None], values: Sequence[Any]) -> dict[str, Any]:
+    """The adopted op's parameters for one call of the original op. `values`: the call's arguments in the
+    original's order (None: not given, so its default); `bound`: adoption_binding's. An argument the spec
+    leaves out must be at its default."""
+    params = {}
+    for a, p, v in zip(target._schema.arguments, bound, values):
+        d = a.default_value if a.has_default_value() else None
+        if p is not None:
+            params[p] = d if v is None else v
+        elif v is not None and v != d and not (a.name == "dtype" and v == -1):  # the exporter's None dtype
+            raise AdoptionError(f"the model calls {spec.adopts} with {a.name}={v!r}; {spec.qualname} leaves "
+                                f"{a.name!r} at its default ({d!r})", where=spec.loc,
+                                fix=f"leave {a.name!r} at its default in the model, or give the spec a parameter "
+                                    f"{a.name!r} (when an attribute can hold it: remove the op's folder and run "
+                                    "`opkit adopt` again, which says whether it can)")
+    return params
+
+
 def adoption_translation(spec: OpSpec, target: Any):
     """A translation with the original op's argument names and order that emits the adopted op's node.
 
@@ -102,20 +120,9 @@ def adoption_translation(spec: OpSpec, target: Any):
     args = target._schema.arguments
     names = [a.name if a.name.isidentifier() and not keyword.iskeyword(a.name) else f"arg{k}"
              for k, a in enumerate(args)]
-    defaults = [a.default_value if a.has_default_value() else None for a in args]
 
     def call(*values: Any) -> Any:
-        kwargs = {}
-        for a, p, v, d in zip(args, bound, values, defaults):
-            if p is not None:
-                kwargs[p] = d if v is None else v
-            elif v is not None and v != d and not (a.name == "dtype" and v == -1):  # the exporter's None dtype
-                raise AdoptionError(f"the model calls {spec.adopts} with {a.name}={v!r}; {spec.qualname} leaves "
-                                    f"{a.name!r} at its default ({d!r})", where=spec.loc,
-                                    fix=f"leave {a.name!r} at its default in the model, or give the spec a parameter "
-                                        f"{a.name!r} (when an attribute can hold it: remove the op's folder and run "
-                                        "`opkit adopt` again, which says whether it can)")
-        return emit(**kwargs)
+        return emit(**adopted_arguments(spec, target, bound, values))
 
     src = (f"def {spec.py_name}_adopted_to_onnx({', '.join(f'{n}=None' for n in names)}):\n"
            f"    return call({', '.join(names)})\n")

@@ -14,6 +14,9 @@ from collections.abc import Sequence
 from opkit.spec.parse import CPP_KEYWORDS, RESERVED
 
 TYPEVAR_NAMES = ("T", "U", "V", "W")
+# Namespaces whose ops libtorch itself defines; an op of any other is a third-party op, defined by a module or
+# extension the model loads (its spec imports that module; libtorch programs without Python lack the op).
+LIBTORCH_NAMESPACES = frozenset({"aten", "prims", "quantized", "_quantized"})
 
 
 def usable(name: str) -> bool:

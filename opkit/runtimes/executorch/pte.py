@@ -57,8 +57,7 @@ def adopt_calls(exported: Any, ops: Iterable[Any]) -> int:
     """Every call of an op that an opkit op adopts (``adopts=``) becomes a call of the opkit op, its arguments
     as the spec's parameters, as the ONNX export maps them: ExecuTorch then runs the adopted op's kernel (the
     original, e.g. an op defined from Python, has no out variant or kernel there). Returns the calls replaced."""
-    from opkit.errors import AdoptionError
-    from opkit.export.translate import adopted_target, adoption_binding
+    from opkit.export.translate import adopted_arguments, adopted_target, adoption_binding
 
     table = {}
     for op in ops:
@@ -71,19 +70,11 @@ def adopt_calls(exported: Any, ops: Iterable[Any]) -> int:
         if node.op != "call_function" or node.target not in table:
             continue
         op, bound = table[node.target]
-        values = {}
-        for k, (a, p) in enumerate(zip(node.target._schema.arguments, bound)):
-            default = a.default_value if a.has_default_value() else None
-            v = node.args[k] if k < len(node.args) else node.kwargs.get(a.name, default)
-            if p is not None:
-                values[p] = v
-            elif v != default:
-                raise AdoptionError(f"the model calls {op.spec.adopts} with {a.name}={v!r}; {op.spec.qualname} "
-                                    f"leaves {a.name!r} at its default ({default!r})", where=op.spec.loc,
-                                    fix=f"leave {a.name!r} at its default in the model, or give the spec a "
-                                        f"parameter {a.name!r}")
+        given = [node.args[k] if k < len(node.args) else node.kwargs.get(a.name)
+                 for k, a in enumerate(node.target._schema.arguments)]
+        params = adopted_arguments(op.spec, node.target, bound, given)
         node.target = op.torch_op._opoverload
-        node.args, node.kwargs = tuple(values[p] for p in op.spec.param_order), {}
+        node.args, node.kwargs = tuple(params[p] for p in op.spec.param_order), {}
         replaced += 1
     if replaced:
         gm.recompile()
