@@ -59,6 +59,18 @@ example_inputs = (torch.randn(4, 600),)
 """
 
 
+def broken_kernels_workspace(root: Path) -> Path:
+    """A workspace at `root` with ScaledGelu (model.py: the gelu_mlp example) and NullDeref (crash.py), for the
+    tests that break a kernel in a runtime (make ScaledGelu wrong with make_one_percent_off)."""
+    (root / "ops").mkdir(parents=True)
+    shutil.copytree(REPO / "ops" / "scaled_gelu", root / "ops" / "scaled_gelu")
+    shutil.copytree(REPO / "tests" / "fixtures" / "broken" / "null_deref", root / "ops" / "null_deref")
+    shutil.copy(REPO / "CMakeLists.txt", root / "CMakeLists.txt")
+    shutil.copy(REPO / "examples" / "gelu_mlp.py", root / "model.py")
+    (root / "crash.py").write_text(NULL_DEREF_MODEL)
+    return root
+
+
 def make_one_percent_off(kernel: Path) -> None:
     """A copy of ScaledGelu's kernel (ops/scaled_gelu/scaled_gelu.cc), made 1% off: the wrong-kernel tests."""
     text = kernel.read_text()

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-from conftest import NULL_DEREF_MODEL, REPO, make_one_percent_off, run_opkit
+from conftest import REPO, broken_kernels_workspace, make_one_percent_off, run_opkit
 from opkit.errors import BuildError, RuntimeMissingError
 
 HAVE_ET = importlib.util.find_spec("executorch") is not None
@@ -205,15 +204,8 @@ def et_bad_ws(tmp_path_factory) -> Path:
     """One workspace for both broken-kernel tests (one ExecuTorch library and runner build): ScaledGelu 1 %
     off (model.py: the gelu_mlp example) and NullDeref, which crashes on inputs of over 1000 elements
     (crash.py)."""
-    root = tmp_path_factory.mktemp("et-bad") / "ws"
-    (root / "ops").mkdir(parents=True)
-    shutil.copytree(REPO / "ops" / "scaled_gelu", root / "ops" / "scaled_gelu")
-    shutil.copytree(REPO / "tests" / "fixtures" / "broken" / "null_deref", root / "ops" / "null_deref")
-    shutil.copy(REPO / "CMakeLists.txt", root / "CMakeLists.txt")
-    shutil.copy(REPO / "examples" / "gelu_mlp.py", root / "model.py")
-    (root / "crash.py").write_text(NULL_DEREF_MODEL)
-    kernel = root / "ops" / "scaled_gelu" / "scaled_gelu.cc"
-    make_one_percent_off(kernel)
+    root = broken_kernels_workspace(tmp_path_factory.mktemp("et-bad") / "ws")
+    make_one_percent_off(root / "ops" / "scaled_gelu" / "scaled_gelu.cc")
     return root
 
 

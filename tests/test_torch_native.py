@@ -10,7 +10,6 @@ processes: a loaded op library cannot be unloaded, and the pytest process must k
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conftest import NULL_DEREF_MODEL, REPO, make_one_percent_off
+from conftest import REPO, broken_kernels_workspace, make_one_percent_off
 
 FAKE_ELF = b"\x7fELF" + b"\0" * 60
 
@@ -348,13 +347,7 @@ def _verify(root: Path, model: str, *runtimes: str, rc: int) -> tuple[subprocess
 @pytest.mark.e2e
 @pytest.mark.slow
 def test_wrong_kernel_fails_under_each_torch_runtime_and_a_crash_names_the_op(tmp_path):
-    root = tmp_path / "ws"
-    (root / "ops").mkdir(parents=True)
-    shutil.copytree(REPO / "ops" / "scaled_gelu", root / "ops" / "scaled_gelu")
-    shutil.copytree(REPO / "tests" / "fixtures" / "broken" / "null_deref", root / "ops" / "null_deref")
-    shutil.copy(REPO / "CMakeLists.txt", root / "CMakeLists.txt")
-    shutil.copy(REPO / "examples" / "gelu_mlp.py", root / "model.py")
-    (root / "crash.py").write_text(NULL_DEREF_MODEL)
+    root = broken_kernels_workspace(tmp_path / "ws")
     three = ("torch", "torchscript", "aoti")
 
     p, rep = _verify(root, "model.py", *three, rc=0)
