@@ -178,6 +178,23 @@ int main() {
     big[(1 << 20) - 1] = 1.0;
   }  // the Host frees every block here; LeakSanitizer reports any left at exit
   std::printf("scratch %zu\n", misaligned);
+
+  // State memory: 64-byte aligned; 2 MB aligned from 2 MB up; moves hand the memory over; freed once.
+  opkit::Buffer<float> none;
+  opkit::Buffer<float> small(100), large((4 << 20) / sizeof(float) + 1);
+  for (int64_t i = 0; i < large.size(); ++i) large[i] = static_cast<float>(i);
+  const float* at = large.data();
+  opkit::Buffer<float> moved(std::move(large));
+  small = std::move(moved);  // frees the small block
+  std::printf("buffer %d %d %d %d %lld %.0f %d\n", none ? 1 : 0,
+              static_cast<int>(reinterpret_cast<uintptr_t>(opkit::Buffer<double>(3).data()) % 64),
+              static_cast<int>(reinterpret_cast<uintptr_t>(at) % (2 << 20)), small.data() == at ? 1 : 0,
+              static_cast<long long>(small.size()), small[small.size() - 1], large || moved ? 1 : 0);
+  try {
+    opkit::Buffer<float> bad(-1);
+  } catch (const opkit::Error& e) {
+    std::printf("%s\n", e.what());
+  }
   return 0;
 }
 '''
@@ -204,6 +221,9 @@ def test_state_cache_and_default_scratch(tmp_path):
     assert lines[2] == "fixed 1 42 42"  # prepared at load time: never again
     assert lines[3] == "table 4 2"  # 0x10, 0x20 once each; 0x30 drops 0x10, which is prepared again
     assert lines[4] == "scratch 0"
+    n = (4 << 20) // 4 + 1  # a 4 MB + 4 byte buffer: 2 MB aligned, handed over by the moves, values kept
+    assert lines[5] == f"buffer 0 0 0 1 {n} {n - 1} 0"
+    assert lines[6] == "opkit::Buffer: negative count -1"
 
 
 # ---- ONNX Runtime ------------------------------------------------------------------------------
