@@ -179,6 +179,36 @@ def test_ops_match_their_references(repo_build_dir, tmp_path):
     assert '"relu", "gelu", "silu", "none"' in bad_act.error
 
 
+def _has_avx512() -> bool:
+    try:
+        return " avx512f " in Path("/proc/cpuinfo").read_text().replace("\n", " ")
+    except OSError:
+        return False
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not _has_avx512(), reason="LinearAct's packed path (one row and batches alike) needs AVX-512")
+def test_linear_act_gives_a_row_the_same_bits_alone_as_in_a_batch(repo_build_dir, tmp_path):
+    """With AVX-512, one row (a token at decode time) runs its own loop over the packed weight, summing each
+    column in the batched tiles' order: its output is bit for bit its row of a batched call (13 rows: a tile of
+    12 and one of 1), over three blocks of k and a narrower last panel, in float32 and float64."""
+    g = torch.Generator().manual_seed(3)
+    cases = []
+    for dt in (torch.float32, torch.float64):
+        x = torch.randn(13, 700, generator=g).to(dt)
+        w = (torch.randn(300, 700, generator=g) / 700 ** 0.5).to(dt)
+        b = torch.randn(300, generator=g).to(dt)
+        rows = (0, 5, 11, 12)
+        cases.append(Case(linear_act, {"activation": "gelu"}, [[x, w, b]] + [[x[i:i + 1], w, b] for i in rows],
+                          f"LinearAct {dt} rows {rows}"))
+    run_cases(cases, repo_build_dir / "release" / "lib" / "libopkit_ops.so", tmp_path)
+    for case in cases:
+        assert not check(case), check(case)
+        batch, *alone = case.outputs
+        for i, y in zip((0, 5, 11, 12), alone):
+            np.testing.assert_array_equal(y, batch[i:i + 1], err_msg=f"{case.label}: row {i}")
+
+
 @pytest.mark.e2e
 def test_transformer_block_example_verifies(repo_build_dir):
     p = run_opkit("verify", "examples/transformer_block.py", cwd=REPO, env={"OPKIT_BUILD_DIR": str(repo_build_dir)})
