@@ -460,3 +460,24 @@ def test_opkit_test_runs_the_cases_on_the_native_kernel_in_torch(torch_build, tm
     assert set(ops) == {"WeightedSum", "UniqueConsecutive"}
     for o in ops.values():
         assert o["runtime"] == "torch" and o["failed"] == 0 and o["cases"] - o["skipped"] >= 5, o
+
+
+@pytest.mark.e2e
+def test_bench_in_torch_times_the_native_kernel_against_the_reference_and_the_baseline(torch_build, tmp_path):
+    """`opkit bench --runtime torch`: the native kernel through torch's dispatcher, the reference and the spec's
+    @baseline (LinearAct: F.linear + activation), each with the weights as constants, timed in one child."""
+    import os
+
+    out = tmp_path / "bench.json"
+    p = subprocess.run([sys.executable, "-m", "opkit", "bench", "LinearAct", "--runtime", "torch", "--sizes", "8K",
+                        "--dtype", "float32", "--threads", "1", "--budget", "0.3", "--json", str(out)], cwd=REPO,
+                       env=dict(os.environ, OPKIT_BUILD_DIR=str(torch_build)), capture_output=True, text=True,
+                       timeout=600)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    rep = json.loads(out.read_text())
+    assert rep["runtime"] == "torch"
+    [row] = rep["rows"]
+    assert "weight=5x4096(const)" in row["shapes"] and not row["errors"], row
+    for col in ("native", "eager", "against"):
+        assert row["stats"][col]["median_s"] > 0 and row["stats"][col]["rounds"] >= 5, row["stats"]
+    assert set(row["ratios"]) >= {"native/eager", "native/against"}

@@ -108,9 +108,15 @@ def main(job_path: str) -> int:  # the child
         if getattr(op, "torch_baseline", None) is not None:
             calls["against"] = op.torch_baseline
         fns, row = {}, {"label": case["label"], "stats": {}, "errors": {}}
-        ordered = [args[n] for n in op.spec.param_order]  # positional, in spec order: how a model calls it
+        consts = {name for name, kind, _ in case["layout"] if kind == "const"}
         for key, f in calls.items():
-            def call(f: Any = f) -> Any:
+            # positional, in spec order (how a model calls it); each column its own copy of the constant
+            # inputs, as separate models have their own weights: none reads a weight that another column
+            # has just brought into the caches
+            ordered = [args[n].clone() if n in consts and args[n] is not None else args[n]
+                       for n in op.spec.param_order]
+
+            def call(f: Any = f, ordered: list = ordered) -> Any:
                 with torch.no_grad():
                     return f(*ordered)
             try:
