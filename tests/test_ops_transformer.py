@@ -188,25 +188,28 @@ def _has_avx512() -> bool:
 
 @pytest.mark.e2e
 @pytest.mark.skipif(not _has_avx512(), reason="LinearAct's packed path (one row and batches alike) needs AVX-512")
-def test_linear_act_gives_a_row_the_same_bits_alone_as_in_a_batch(repo_build_dir, tmp_path):
-    """With AVX-512, one row (a token at decode time) runs its own loop over the packed weight, summing each
-    column in the batched tiles' order: its output is bit for bit its row of a batched call (13 rows: a tile of
-    12 and one of 1), over three blocks of k and a narrower last panel, in float32 and float64."""
+def test_linear_act_gives_rows_the_same_bits_alone_as_in_a_batch(repo_build_dir, tmp_path):
+    """With AVX-512, 1-6 rows (tokens at decode time) run their own loop over the packed weight, summing each
+    column in the batched tiles' order: their outputs are bit for bit their rows of a batched call. Batches of
+    13 rows (tiles of 12 and 1, threads splitting the panels) and of 40 rows through 100 outputs (threads
+    splitting the rows), over several blocks of k, odd numbers of panels and a narrower last one, in float32
+    and float64."""
     g = torch.Generator().manual_seed(3)
+    slices = ((0, 1), (5, 6), (12, 13), (3, 5), (10, 13), (3, 7), (7, 13))
     cases = []
     for dt in (torch.float32, torch.float64):
-        x = torch.randn(13, 700, generator=g).to(dt)
-        w = (torch.randn(300, 700, generator=g) / 700 ** 0.5).to(dt)
-        b = torch.randn(300, generator=g).to(dt)
-        rows = (0, 5, 11, 12)
-        cases.append(Case(linear_act, {"activation": "gelu"}, [[x, w, b]] + [[x[i:i + 1], w, b] for i in rows],
-                          f"LinearAct {dt} rows {rows}"))
+        for m, k, n in ((13, 700, 300), (40, 300, 100)):
+            x = torch.randn(m, k, generator=g).to(dt)
+            w = (torch.randn(n, k, generator=g) / k ** 0.5).to(dt)
+            b = torch.randn(n, generator=g).to(dt)
+            cases.append(Case(linear_act, {"activation": "gelu"}, [[x, w, b]] + [[x[i:j], w, b] for i, j in slices],
+                              f"LinearAct {dt} {m}x{k} N={n}"))
     run_cases(cases, repo_build_dir / "release" / "lib" / "libopkit_ops.so", tmp_path)
     for case in cases:
         assert not check(case), check(case)
         batch, *alone = case.outputs
-        for i, y in zip((0, 5, 11, 12), alone):
-            np.testing.assert_array_equal(y, batch[i:i + 1], err_msg=f"{case.label}: row {i}")
+        for (i, j), y in zip(slices, alone):
+            np.testing.assert_array_equal(y, batch[i:j], err_msg=f"{case.label}: rows {i}:{j}")
 
 
 @pytest.mark.e2e

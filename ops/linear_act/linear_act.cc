@@ -8,8 +8,9 @@
 //  - AVX-512, more rows: the packed weight's panels, one MR x 2-vector tile of y at a time in registers,
 //    x's rows packed per block of k, bias and activation applied as each tile is final; each thread reads
 //    its panels of the weight once per call, prefetching the next block while it computes one;
-//  - AVX-512, one row (M = 1): the same panels streamed once, one 2-vector column block at a time, each
-//    sum in the tiles' order (a row gives the same bits alone as in a batch);
+//  - AVX-512, 1-6 rows: the same panels streamed once, two panels at a time, each sum in the tiles'
+//    order (a row gives the same bits alone as in a batch); many rows for the columns (M >= N / 4): the
+//    threads split the rows instead of the panels;
 //  - one row, no AVX-512: OpenBLAS's GEMV on blocks of weight's rows, one per thread (weight read once);
 //  - a few rows (M <= 8) over a weight larger than the caches, no AVX-512: hand-written dot products straight
 //    from weight's rows (AVX2+FMA, chosen at run time, or portable), reading weight from memory once;
@@ -260,6 +261,8 @@ constexpr int64_t packed_nr() { return 2 * 64 / static_cast<int64_t>(sizeof(T));
 // The sum over k is blocked: kKBlock steps at a time, each block's sum from zero and then added to y (a
 // shorter running sum rounds less than one over all of K, and the blocks stay in the caches).
 constexpr int64_t kKBlock = 256;
+// Up to this many rows of x, the packed weight is read by packed_rows (two panels at a time) instead of tiles.
+constexpr int64_t kFewRows = 6;
 // y up to this size stays in the caches between blocks of k; above it, each tile fetches the next one's y.
 constexpr double kYInCache = 1024.0 * 1024;
 
@@ -423,13 +426,16 @@ __attribute__((target("avx512f"))) void packed_panels(const T* x, const T* panel
   }
 }
 
-// One row of x (a single token) over the packed weight, panels [p0, p1): each column's sum in the same
-// order as a tile's (per block of k from zero, then added), so a row gives the same bits alone as in a
-// batch. Memory-bound: it streams the thread's panels of each block once, fetching 2 KB ahead (on
-// the 2 MB pages of opkit::Buffer: 15-20 % faster than OpenBLAS's GEMV over weight's rows, measured).
-template <typename T>
-__attribute__((target("avx512f"))) void packed_row(const T* x, const T* panels, const T* bias, T* y, int64_t N,
-                                                   int64_t K, int64_t p0, int64_t p1, Act act, ActFn<T> activate) {
+// A few rows of x (1-6: tokens at decode time) over the packed weight, panels [p0, p1): two panels at a
+// time, so that 4R sums in flight hide the FMA's latency (a tile of 2 rows has 4, of 4 rows 8: at 2 x 4096
+// x 4096 and 4 x 1024 x 1024 tiles took 1.09-1.16x and 1.08-1.13x ONNX Runtime), read straight from x's
+// rows (too few to pack). Each column's sum is in a
+// tile's order (per block of k from zero, then added), so a row gives the same bits alone as in a batch.
+// Memory-bound: each thread streams its panels of a block once, fetching 2 KB ahead (on the 2 MB pages of
+// opkit::Buffer: faster than OpenBLAS's GEMV over weight's rows, docs/kernel-state.md).
+template <typename T, int R>
+__attribute__((target("avx512f"))) void packed_rows(const T* x, int64_t ldx, const T* panels, const T* bias, T* y,
+                                                    int64_t N, int64_t K, int64_t p0, int64_t p1) {
   using S = typename Avx512Of<T>::type;
   using V = typename S::V;
   constexpr int64_t NR = packed_nr<T>(), L = NR / 2, kAhead = 2048 / sizeof(T);
@@ -439,25 +445,40 @@ __attribute__((target("avx512f"))) void packed_row(const T* x, const T* panels, 
   };
   for (int64_t k0 = 0; k0 < K; k0 += kKBlock) {
     const int64_t kb = std::min(kKBlock, K - k0);
-    const T* xb = x + k0;
-    const T* w = panels + k0 * np * NR + p0 * kb * NR;
-    for (int64_t p = p0; p < p1; ++p) {
-      V a0 = S::set1(T(0)), a1 = a0;
-      for (int64_t kk = 0; kk < kb; ++kk, w += NR) {
+    for (int64_t p = p0; p < p1; p += 2) {
+      const int P = p + 1 < p1 ? 2 : 1;  // the last panel of an odd count alone
+      const T* w = panels + k0 * np * NR + p * kb * NR;
+      const T* w2 = P == 2 ? w + kb * NR : w;  // (computed twice for a lone panel, stored once)
+      V acc[R][4];
+#pragma GCC unroll 16
+      for (int i = 0; i < R; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = S::set1(T(0));
+      for (int64_t kk = 0; kk < kb; ++kk, w += NR, w2 += NR) {
         _mm_prefetch(reinterpret_cast<const char*>(w + kAhead), _MM_HINT_T0);
         _mm_prefetch(reinterpret_cast<const char*>(w + kAhead + L), _MM_HINT_T0);
-        const V xk = S::set1(xb[kk]);
-        a0 = S::fma(xk, S::load(w), a0);
-        a1 = S::fma(xk, S::load(w + L), a1);
+        _mm_prefetch(reinterpret_cast<const char*>(w2 + kAhead), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(w2 + kAhead + L), _MM_HINT_T0);
+        const V v0 = S::load(w), v1 = S::load(w + L), v2 = S::load(w2), v3 = S::load(w2 + L);
+#pragma GCC unroll 16
+        for (int i = 0; i < R; ++i) {
+          const V xi = S::set1(x[i * ldx + k0 + kk]);
+          acc[i][0] = S::fma(xi, v0, acc[i][0]);
+          acc[i][1] = S::fma(xi, v1, acc[i][1]);
+          acc[i][2] = S::fma(xi, v2, acc[i][2]);
+          acc[i][3] = S::fma(xi, v3, acc[i][3]);
+        }
       }
-      const int64_t n0 = p * NR, cols = std::min(NR, N - n0);
-      const __mmask16 mask0 = mask(cols), mask1 = mask(cols - L);
-      T* yp = y + n0;
-      S::store(yp, mask0, S::add(a0, k0 == 0 ? S::load(bias + n0) : S::load(yp, mask0)));
-      S::store(yp + L, mask1, S::add(a1, k0 == 0 ? S::load(bias + n0 + L) : S::load(yp + L, mask1)));
+      for (int j = 0; j < P; ++j) {
+        const int64_t n0 = (p + j) * NR, cols = std::min(NR, N - n0);
+        const __mmask16 mask0 = mask(cols), mask1 = mask(cols - L);
+#pragma GCC unroll 16
+        for (int i = 0; i < R; ++i) {
+          T* yp = y + i * N + n0;
+          S::store(yp, mask0, S::add(acc[i][2 * j], k0 == 0 ? S::load(bias + n0) : S::load(yp, mask0)));
+          S::store(yp + L, mask1, S::add(acc[i][2 * j + 1], k0 == 0 ? S::load(bias + n0 + L) : S::load(yp + L, mask1)));
+        }
+      }
     }
   }
-  if (act != Act::kNone) activate(y + p0 * NR, std::min(N, p1 * NR) - p0 * NR, act);
 }
 #undef LA_AVX512
 #endif
@@ -469,8 +490,22 @@ void packed_gemm(const opkit::Context& ctx, const T* x, const T* panels, const T
   constexpr int64_t NR = packed_nr<T>();
   const ActFn<T> activate = pick_act<T>();
   constexpr int64_t MR = LINEAR_ACT_MR;
-  // One part per thread (whole panels each): every part packs x's blocks once for its panels.
-  const int64_t np = (N + NR - 1) / NR;
+  const int64_t np = (N + NR - 1) / NR, tiles = (M + MR - 1) / MR;
+  // Many rows for the columns (M >= N / 4): one part per thread takes whole tiles of rows over every panel,
+  // so each packs only its rows of x; split by panels, every part packed all of x, a cost that few panels
+  // per thread do not amortise (300 x 4096 through 1000 outputs: 8.0-8.1 ms by panels, 7.1-7.6 by rows).
+  if (4 * M >= N && tiles >= ctx.num_threads()) {
+    const int64_t parts = std::max<int64_t>(1, std::min<int64_t>({ctx.num_threads(), tiles, M * N * K / 65536}));
+    ctx.parallel_for(parts, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t m0 = tiles * t / parts * MR, m1 = std::min(M, tiles * (t + 1) / parts * MR);
+        T* apack = ctx.scratch<T>(static_cast<size_t>((m1 - m0 + MR - 1) / MR * MR * std::min(K, kKBlock)));
+        packed_panels<T>(x + m0 * K, panels, bias, y + m0 * N, m1 - m0, N, K, 0, np, act, activate, apack);
+      }
+    }, /*cost_per_item=*/1e9);
+    return;
+  }
+  // Otherwise one part per thread (whole panels each): every part packs x's blocks once for its panels.
   const int64_t parts = std::max<int64_t>(1, std::min<int64_t>({ctx.num_threads(), np, M * N * K / 65536}));
   ctx.parallel_for(parts, [&](int64_t t0, int64_t t1) {
     T* apack = ctx.scratch<T>(static_cast<size_t>((M + MR - 1) / MR * MR * std::min(K, kKBlock)));
@@ -483,21 +518,32 @@ void packed_gemm(const opkit::Context& ctx, const T* x, const T* panels, const T
 #endif
 }
 
-// One row of x over the packed weight: whole panels per thread.
+// 1-6 rows of x over the packed weight: whole panels per thread, then the activation of its columns.
 template <typename T>
-void packed_gemv(const opkit::Context& ctx, const T* x, const T* panels, const T* bias, T* y, int64_t N, int64_t K,
-                 Act act) {
+void packed_few_rows(const opkit::Context& ctx, const T* x, const T* panels, const T* bias, T* y, int64_t M,
+                     int64_t N, int64_t K, Act act) {
 #ifdef LINEAR_ACT_X86
   constexpr int64_t NR = packed_nr<T>();
   const ActFn<T> activate = pick_act<T>();
   const int64_t np = (N + NR - 1) / NR;
-  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>({ctx.num_threads(), np, N * K / 65536}));
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>({ctx.num_threads(), np, M * N * K / 65536}));
   ctx.parallel_for(parts, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t)
-      packed_row<T>(x, panels, bias, y, N, K, np * t / parts, np * (t + 1) / parts, act, activate);
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t q0 = np * t / parts, q1 = np * (t + 1) / parts;
+      switch (M) {
+        case 1: packed_rows<T, 1>(x, K, panels, bias, y, N, K, q0, q1); break;
+        case 2: packed_rows<T, 2>(x, K, panels, bias, y, N, K, q0, q1); break;
+        case 3: packed_rows<T, 3>(x, K, panels, bias, y, N, K, q0, q1); break;
+        case 4: packed_rows<T, 4>(x, K, panels, bias, y, N, K, q0, q1); break;
+        case 5: packed_rows<T, 5>(x, K, panels, bias, y, N, K, q0, q1); break;
+        default: packed_rows<T, 6>(x, K, panels, bias, y, N, K, q0, q1); break;
+      }
+      if (act != Act::kNone)
+        for (int64_t m = 0; m < M; ++m) activate(y + m * N + q0 * NR, std::min(N, q1 * NR) - q0 * NR, act);
+    }
   }, /*cost_per_item=*/1e9);  // one item per thread
 #else
-  (void)ctx, (void)x, (void)panels, (void)bias, (void)y, (void)N, (void)K, (void)act;
+  (void)ctx, (void)x, (void)panels, (void)bias, (void)y, (void)M, (void)N, (void)K, (void)act;
   throw opkit::Error("internal: the packed path needs x86-64 with AVX-512");
 #endif
 }
@@ -588,8 +634,8 @@ void LinearAct::compute(opkit::Context& ctx, const Attrs&, const State<T>& state
     return;
   }
   const bool streams = static_cast<double>(N) * static_cast<double>(K) * sizeof(T) > kCacheBytes;
-  if (M == 1 && state.panels)
-    packed_gemv<T>(ctx, x.data(), state.panels.data(), state.bias.data(), y.data(), N, K, state.act);
+  if (M <= kFewRows && state.panels)
+    packed_few_rows<T>(ctx, x.data(), state.panels.data(), state.bias.data(), y.data(), M, N, K, state.act);
   else if (M == 1) blas_gemv<T>(ctx, x.data(), weight.data(), b, y.data(), N, K, state.act);
   else if (state.panels)
     packed_gemm<T>(ctx, x.data(), state.panels.data(), state.bias.data(), y.data(), M, N, K, state.act);

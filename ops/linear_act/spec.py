@@ -51,10 +51,11 @@ linear_act.bench(shapes=[
 
 @linear_act.samples
 def _linear_act_paths(s):
-    """Layer-sized cases that reach each path of the kernel: one row (GEMV); with AVX-512 the packed weight
-    (tiles of 12 rows and fewer, a last panel narrower than the others, several blocks of k with a shorter
-    last one); without it (OPKIT_LINEAR_ACT_NO_AVX512=1) a few rows over a weight larger than the caches
-    (the hand-written dot products) and many rows split by columns or by rows (OpenBLAS's GEMM)."""
+    """Layer-sized cases that reach each path of the kernel: with AVX-512 the packed weight (1-6 rows two
+    panels at a time; tiles of 12 rows and fewer, the threads splitting the panels or, for many rows and few
+    outputs, the rows; a last panel narrower than the others, several blocks of k with a shorter last one);
+    without it (OPKIT_LINEAR_ACT_NO_AVX512=1) one row (OpenBLAS's GEMV), a few rows over a weight larger than
+    the caches (the hand-written dot products) and many rows split by columns or by rows (OpenBLAS's GEMM)."""
     for x_shape, n, act, bias in (((1, 300), 257, "gelu", True), ((3, 1024), 2100, "silu", True),
                                   ((40, 96), 200, "relu", False), ((300, 64), 40, "gelu", True),
                                   ((2, 5, 33), 3, "none", True), ((20, 700), 45, "gelu", True)):
