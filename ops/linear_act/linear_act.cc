@@ -429,8 +429,8 @@ __attribute__((target("avx512f"))) void packed_panels(const T* x, const T* panel
 // A few rows of x (1-6: tokens at decode time) over the packed weight, panels [p0, p1): two panels at a
 // time, so that 4R sums in flight hide the FMA's latency (a tile of 2 rows has 4, of 4 rows 8: at 2 x 4096
 // x 4096 and 4 x 1024 x 1024 tiles took 1.09-1.16x and 1.08-1.13x ONNX Runtime), read straight from x's
-// rows (too few to pack). Each column's sum is in a
-// tile's order (per block of k from zero, then added), so a row gives the same bits alone as in a batch.
+// rows (too few to pack). Each column's sum is in a tile's order (per block of k from zero, then added),
+// so a row gives the same bits alone as in a batch.
 // Memory-bound: each thread streams its panels of a block once, fetching 2 KB ahead (on the 2 MB pages of
 // opkit::Buffer: faster than OpenBLAS's GEMV over weight's rows, docs/kernel-state.md).
 template <typename T, int R>
@@ -621,8 +621,8 @@ void LinearAct::compute(opkit::Context& ctx, const Attrs&, const State<T>& state
   if (y.size() == 0) return;
   const int64_t M = y.size() / N;
   const T* b = bias ? bias->data() : nullptr;
-  // Measured (docs/kernel-state.md): with AVX-512 -> the packed weight (one row: streamed once); else one
-  // row -> OpenBLAS's GEMV; a few rows over a weight too large for the caches -> the hand-written dot
+  // Measured (docs/kernel-state.md): with AVX-512 -> the packed weight (1-6 rows: two panels at a time,
+  // else tiles); else one row -> OpenBLAS's GEMV; a few rows over a weight too large for the caches -> the hand-written dot
   // products, which read weight once; else OpenBLAS's GEMM.
   if (K == 0) {  // an empty sum: y = act(bias) (BLAS would return early and leave y unwritten)
     const ActFn<T> activate = pick_act<T>();
