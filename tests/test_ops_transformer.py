@@ -191,14 +191,15 @@ def _has_avx512() -> bool:
 def test_linear_act_gives_rows_the_same_bits_alone_as_in_a_batch(repo_build_dir, tmp_path):
     """With AVX-512, 1-6 rows (tokens at decode time) run their own loop over the packed weight, summing each
     column in the batched tiles' order: their outputs are bit for bit their rows of a batched call. Batches of
-    13 rows (tiles of 12 and 1, threads splitting the panels) and of 40 rows through 100 outputs (threads
-    splitting the rows), over several blocks of k, odd numbers of panels and a narrower last one, in float32
-    and float64."""
+    13 rows (tiles of 12 and 1, threads splitting the panels), of 40 and 400 rows through 100 and 800
+    outputs (threads splitting the rows) and of 200 rows through 1400 (y over 1 MB: running sums in a padded
+    buffer between blocks of k), over several blocks of k, odd numbers of panels and a narrower last one, in
+    float32 and float64."""
     g = torch.Generator().manual_seed(3)
     slices = ((0, 1), (5, 6), (12, 13), (3, 5), (10, 13), (3, 7), (7, 13))
     cases = []
     for dt in (torch.float32, torch.float64):
-        for m, k, n in ((13, 700, 300), (40, 300, 100)):
+        for m, k, n in ((13, 700, 300), (40, 300, 100), (200, 300, 1400), (400, 300, 800)):
             x = torch.randn(m, k, generator=g).to(dt)
             w = (torch.randn(n, k, generator=g) / k ** 0.5).to(dt)
             b = torch.randn(n, generator=g).to(dt)

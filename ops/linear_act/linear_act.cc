@@ -315,18 +315,19 @@ template <typename T> struct Avx512Of;
 template <> struct Avx512Of<float> { using type = Avx512F32; };
 template <> struct Avx512Of<double> { using type = Avx512F64; };
 
-// y[0..R) x [0..NR) (row stride ldy) += a . block over one block of k (kb steps): `a` is x's rows of the
-// tile, packed ([kk][MR]), `block` the panel's ([kk][NR]); = instead of += when `first`, with the packed
-// bias added. `mask0` / `mask1` select the columns of each vector that exist in y (the last panel of a
-// weight whose N is not a multiple of NR). `ynext` (or null) is the next tile's y, MR rows: its lines are
-// fetched during this tile's first MR steps, two a step, so that adding to it does not wait for memory
-// (rows of y are N apart, a stride the hardware prefetchers do not follow; measured 4-5 % of the time
-// at 512 x 4096 x 4096).
+// out[0..R) x [0..NR) (row stride ldo) = sums (row stride lds) + a . block over one block of k (kb steps):
+// `a` is x's rows of the tile, packed ([kk][MR]), `block` the panel's ([kk][NR]); the packed bias instead
+// of `sums` when `first`. `sums` is the running sum of the blocks before (y itself, or a buffer with
+// padded rows, see packed_panels). `mask0` / `mask1` select the columns of each vector that exist in y (the
+// last panel of a weight whose N is not a multiple of NR). `snext` (or null) is the next tile's sums, MR
+// rows: their lines are fetched during this tile's first MR steps, two a step, so that adding to them does
+// not wait for memory (rows lds apart, a stride the hardware prefetchers do not follow; measured 4-5 % of
+// the time at 512 x 4096 x 4096).
 
 template <typename T, int R, bool kPrefetch>
-LA_AVX512 void packed_tile(const T* __restrict a, const T* __restrict block, const T* bias, T* y, int64_t ldy,
-                           int64_t kb, bool first, __mmask16 mask0, __mmask16 mask1, const T* next,
-                           const T* ynext) {
+LA_AVX512 void packed_tile(const T* __restrict a, const T* __restrict block, const T* bias, const T* sums,
+                           int64_t lds, T* out, int64_t ldo, int64_t kb, bool first, __mmask16 mask0,
+                           __mmask16 mask1, const T* next, const T* snext) {
   using S = typename Avx512Of<T>::type;
   using V = typename S::V;
   constexpr int64_t NR = packed_nr<T>(), L = NR / 2;
@@ -340,9 +341,9 @@ LA_AVX512 void packed_tile(const T* __restrict a, const T* __restrict block, con
       _mm_prefetch(reinterpret_cast<const char*>(next + k * NR), _MM_HINT_T0);
       _mm_prefetch(reinterpret_cast<const char*>(next + k * NR + L), _MM_HINT_T0);
     }
-    if (ynext != nullptr && k < LINEAR_ACT_MR) {
-      _mm_prefetch(reinterpret_cast<const char*>(ynext + k * ldy), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(ynext + k * ldy + L), _MM_HINT_T0);
+    if (snext != nullptr && k < LINEAR_ACT_MR) {
+      _mm_prefetch(reinterpret_cast<const char*>(snext + k * lds), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(snext + k * lds + L), _MM_HINT_T0);
     }
     const V w0 = S::load(w), w1 = S::load(w + L);
 #pragma GCC unroll 16
@@ -355,32 +356,49 @@ LA_AVX512 void packed_tile(const T* __restrict a, const T* __restrict block, con
   const V c0 = first ? S::load(bias) : zero, c1 = first ? S::load(bias + L) : zero;
 #pragma GCC unroll 16
   for (int i = 0; i < R; ++i) {
-    T* yr = y + i * ldy;
-    S::store(yr, mask0, S::add(acc[i][0], first ? c0 : S::load(yr, mask0)));
-    S::store(yr + L, mask1, S::add(acc[i][1], first ? c1 : S::load(yr + L, mask1)));
+    const T* sr = sums + i * lds;
+    T* o = out + i * ldo;
+    S::store(o, mask0, S::add(acc[i][0], first ? c0 : S::load(sr, mask0)));
+    S::store(o + L, mask1, S::add(acc[i][1], first ? c1 : S::load(sr + L, mask1)));
   }
 }
 
 // A tile of `rows` (1..R) rows; the first tile of a block (`next` not null) prefetches the next block.
 template <typename T, int R>
-LA_AVX512 void packed_tile_rows(int64_t rows, const T* a, const T* block, const T* bias, T* y, int64_t ldy, int64_t kb,
-                                bool first, __mmask16 mask0, __mmask16 mask1, const T* next, const T* ynext) {
+LA_AVX512 void packed_tile_rows(int64_t rows, const T* a, const T* block, const T* bias, const T* sums, int64_t lds,
+                                T* out, int64_t ldo, int64_t kb, bool first, __mmask16 mask0, __mmask16 mask1,
+                                const T* next, const T* snext) {
   if (rows == R) {
-    if (next != nullptr) return packed_tile<T, R, true>(a, block, bias, y, ldy, kb, first, mask0, mask1, next, ynext);
-    return packed_tile<T, R, false>(a, block, bias, y, ldy, kb, first, mask0, mask1, next, ynext);
+    if (next != nullptr)
+      return packed_tile<T, R, true>(a, block, bias, sums, lds, out, ldo, kb, first, mask0, mask1, next, snext);
+    return packed_tile<T, R, false>(a, block, bias, sums, lds, out, ldo, kb, first, mask0, mask1, next, snext);
   }
   if constexpr (R > 1)
-    packed_tile_rows<T, R - 1>(rows, a, block, bias, y, ldy, kb, first, mask0, mask1, next, ynext);
+    packed_tile_rows<T, R - 1>(rows, a, block, bias, sums, lds, out, ldo, kb, first, mask0, mask1, next, snext);
 }
 
 // Panels [p0, p1) of y = act(x . weight^T + bias), every row of x. Blocks of k outermost: x's block
 // (M x kKBlock), packed into `apack` (tiles of MR rows, [kk][MR]: the broadcasts read one stream instead
 // of MR rows K apart, which share L1 sets when K is a multiple of 1024), stays in L2 while the thread's
 // panels pass; each panel's block stays in L1 while x's row tiles pass over it.
+// `runs` (or null): M x running_stride(...) elements for the running sums between blocks of k, when y is
+// larger than the caches and K spans several blocks. y's rows are N apart, and with N a multiple of 1024
+// a tile's 12 rows fall in the same L1 sets: the adds into y stalled (~9 % of the samples at 512 x 4096 x
+// 4096). Rows padded by one line do not collide: 51.0 -> 47.3-47.8 ms there, 14.5 -> 14.1 ms at 128 rows.
+// The last block of k reads the sums there and writes y.
+template <typename T>
+constexpr int64_t running_stride(int64_t panels) {
+  return panels * packed_nr<T>() + 64 / static_cast<int64_t>(sizeof(T));  // one line of padding
+}
+template <typename T>
+bool wants_running_sums(int64_t M, int64_t N, int64_t K) {
+  return static_cast<double>(M) * static_cast<double>(N) * sizeof(T) > kYInCache && K > kKBlock;
+}
+
 template <typename T>
 __attribute__((target("avx512f"))) void packed_panels(const T* x, const T* panels, const T* bias, T* y, int64_t M,
                                                       int64_t N, int64_t K, int64_t p0, int64_t p1, Act act,
-                                                      ActFn<T> activate, T* apack) {
+                                                      ActFn<T> activate, T* apack, T* runs) {
   constexpr int64_t NR = packed_nr<T>(), L = NR / 2;
   constexpr int MR = LINEAR_ACT_MR;
   const int64_t np = (N + NR - 1) / NR;
@@ -388,6 +406,7 @@ __attribute__((target("avx512f"))) void packed_panels(const T* x, const T* panel
     return static_cast<__mmask16>(n >= 16 ? 0xFFFF : (1u << std::max<int64_t>(n, 0)) - 1);
   };
   const bool fetch_y = static_cast<double>(M) * static_cast<double>(N) * sizeof(T) > kYInCache;
+  const int64_t ldr = running_stride<T>(p1 - p0);
   for (int64_t k0 = 0; k0 < K; k0 += kKBlock) {
     const int64_t k1 = std::min(K, k0 + kKBlock), kb = k1 - k0;
     for (int64_t m = 0; m < M; m += MR) {  // x's block -> apack, tile by tile
@@ -417,8 +436,13 @@ __attribute__((target("avx512f"))) void packed_panels(const T* x, const T* panel
       for (int64_t m = 0; m < M; m += MR) {
         const int64_t rows = std::min<int64_t>(MR, M - m);
         T* ym = y + m * N + n0;
-        packed_tile_rows<T, MR>(rows, apack + m * kb, block, bias + n0, ym, N, kb, k0 == 0, mask0, mask1,
-                                m == 0 ? next : nullptr, fetch_y && m + 2 * MR <= M ? ym + MR * N : nullptr);
+        // the running sums: y's rows, or padded ones in `runs` until the last block of k writes y
+        T* sm = runs != nullptr ? runs + m * ldr + (n0 - p0 * NR) : ym;
+        const int64_t lds = runs != nullptr ? ldr : N;
+        const bool to_y = runs == nullptr || k1 == K;
+        packed_tile_rows<T, MR>(rows, apack + m * kb, block, bias + n0, sm, lds, to_y ? ym : sm, to_y ? N : ldr,
+                                kb, k0 == 0, mask0, mask1, m == 0 ? next : nullptr,
+                                fetch_y && m + 2 * MR <= M ? sm + MR * lds : nullptr);
         if (k1 == K && act != Act::kNone)  // the tile is final: its activation while it is in cache
           for (int64_t i = 0; i < rows; ++i) activate(ym + i * N, cols, act);
       }
@@ -500,7 +524,8 @@ void packed_gemm(const opkit::Context& ctx, const T* x, const T* panels, const T
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t m0 = tiles * t / parts * MR, m1 = std::min(M, tiles * (t + 1) / parts * MR);
         T* apack = ctx.scratch<T>(static_cast<size_t>((m1 - m0 + MR - 1) / MR * MR * std::min(K, kKBlock)));
-        packed_panels<T>(x + m0 * K, panels, bias, y + m0 * N, m1 - m0, N, K, 0, np, act, activate, apack);
+        T* runs = wants_running_sums<T>(m1 - m0, N, K) ? ctx.scratch<T>((m1 - m0) * running_stride<T>(np)) : nullptr;
+        packed_panels<T>(x + m0 * K, panels, bias, y + m0 * N, m1 - m0, N, K, 0, np, act, activate, apack, runs);
       }
     }, /*cost_per_item=*/1e9);
     return;
@@ -509,8 +534,11 @@ void packed_gemm(const opkit::Context& ctx, const T* x, const T* panels, const T
   const int64_t parts = std::max<int64_t>(1, std::min<int64_t>({ctx.num_threads(), np, M * N * K / 65536}));
   ctx.parallel_for(parts, [&](int64_t t0, int64_t t1) {
     T* apack = ctx.scratch<T>(static_cast<size_t>((M + MR - 1) / MR * MR * std::min(K, kKBlock)));
-    for (int64_t t = t0; t < t1; ++t)
-      packed_panels<T>(x, panels, bias, y, M, N, K, np * t / parts, np * (t + 1) / parts, act, activate, apack);
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t q0 = np * t / parts, q1 = np * (t + 1) / parts;
+      T* runs = wants_running_sums<T>(M, N, K) ? ctx.scratch<T>(M * running_stride<T>(q1 - q0)) : nullptr;
+      packed_panels<T>(x, panels, bias, y, M, N, K, q0, q1, act, activate, apack, runs);
+    }
   }, /*cost_per_item=*/1e9);
 #else
   (void)ctx, (void)x, (void)panels, (void)bias, (void)y, (void)M, (void)N, (void)K, (void)act;
@@ -622,8 +650,8 @@ void LinearAct::compute(opkit::Context& ctx, const Attrs&, const State<T>& state
   const int64_t M = y.size() / N;
   const T* b = bias ? bias->data() : nullptr;
   // Measured (docs/kernel-state.md): with AVX-512 -> the packed weight (1-6 rows: two panels at a time,
-  // else tiles); else one row -> OpenBLAS's GEMV; a few rows over a weight too large for the caches -> the hand-written dot
-  // products, which read weight once; else OpenBLAS's GEMM.
+  // else tiles); else one row -> OpenBLAS's GEMV; a few rows over a weight too large for the caches -> the
+  // hand-written dot products, which read weight once; else OpenBLAS's GEMM.
   if (K == 0) {  // an empty sum: y = act(bias) (BLAS would return early and leave y unwritten)
     const ActFn<T> activate = pick_act<T>();
     for (int64_t m = 0; m < M; ++m) {
