@@ -265,6 +265,10 @@ constexpr int64_t kKBlock = 256;
 constexpr int64_t kFewRows = 6;
 // y up to this size stays in the caches between blocks of k; above it, each tile fetches the next one's y.
 constexpr double kYInCache = 1024.0 * 1024;
+template <typename T>
+bool y_beyond_caches(int64_t M, int64_t N) {
+  return static_cast<double>(M) * static_cast<double>(N) * sizeof(T) > kYInCache;
+}
 
 // weight [N, K] -> for each block of k (kKBlock, the last shorter), for each panel of NR of weight's rows
 // (zero beyond N), the block transposed: [kb][ceil(N / NR)][kk][NR]. A thread's panels of one block are
@@ -314,6 +318,11 @@ struct Avx512F64 {
 template <typename T> struct Avx512Of;
 template <> struct Avx512Of<float> { using type = Avx512F32; };
 template <> struct Avx512Of<double> { using type = Avx512F64; };
+
+// The lanes of a 16-lane vector that hold the first n (<= 0: none) of a panel's columns.
+inline __mmask16 column_mask(int64_t n) {
+  return static_cast<__mmask16>(n >= 16 ? 0xFFFF : (1u << std::max<int64_t>(n, 0)) - 1);
+}
 
 // out[0..R) x [0..NR) (row stride ldo) = sums (row stride lds) + a . block over one block of k (kb steps):
 // `a` is x's rows of the tile, packed ([kk][MR]), `block` the panel's ([kk][NR]); the packed bias instead
@@ -392,7 +401,7 @@ constexpr int64_t running_stride(int64_t panels) {
 }
 template <typename T>
 bool wants_running_sums(int64_t M, int64_t N, int64_t K) {
-  return static_cast<double>(M) * static_cast<double>(N) * sizeof(T) > kYInCache && K > kKBlock;
+  return y_beyond_caches<T>(M, N) && K > kKBlock;
 }
 
 template <typename T>
@@ -402,10 +411,7 @@ __attribute__((target("avx512f"))) void packed_panels(const T* x, const T* panel
   constexpr int64_t NR = packed_nr<T>(), L = NR / 2;
   constexpr int MR = LINEAR_ACT_MR;
   const int64_t np = (N + NR - 1) / NR;
-  const auto mask = [](int64_t n) {
-    return static_cast<__mmask16>(n >= 16 ? 0xFFFF : (1u << std::max<int64_t>(n, 0)) - 1);
-  };
-  const bool fetch_y = static_cast<double>(M) * static_cast<double>(N) * sizeof(T) > kYInCache;
+  const bool fetch_y = y_beyond_caches<T>(M, N);
   const int64_t ldr = running_stride<T>(p1 - p0);
   for (int64_t k0 = 0; k0 < K; k0 += kKBlock) {
     const int64_t k1 = std::min(K, k0 + kKBlock), kb = k1 - k0;
@@ -432,7 +438,7 @@ __attribute__((target("avx512f"))) void packed_panels(const T* x, const T* panel
       // the block this thread reads next, as long as this one's (next panel; else the next k block's first)
       const T* next = p + 1 < p1 ? block + kb * NR : k1 < K && k2 - k1 == kb ? panels + k1 * np * NR + p0 * kb * NR : nullptr;
       const int64_t n0 = p * NR, cols = std::min(NR, N - n0);
-      const __mmask16 mask0 = mask(cols), mask1 = mask(cols - L);
+      const __mmask16 mask0 = column_mask(cols), mask1 = column_mask(cols - L);
       for (int64_t m = 0; m < M; m += MR) {
         const int64_t rows = std::min<int64_t>(MR, M - m);
         T* ym = y + m * N + n0;
@@ -464,9 +470,6 @@ __attribute__((target("avx512f"))) void packed_rows(const T* x, int64_t ldx, con
   using V = typename S::V;
   constexpr int64_t NR = packed_nr<T>(), L = NR / 2, kAhead = 2048 / sizeof(T);
   const int64_t np = (N + NR - 1) / NR;
-  const auto mask = [](int64_t n) {
-    return static_cast<__mmask16>(n >= 16 ? 0xFFFF : (1u << std::max<int64_t>(n, 0)) - 1);
-  };
   for (int64_t k0 = 0; k0 < K; k0 += kKBlock) {
     const int64_t kb = std::min(kKBlock, K - k0);
     for (int64_t p = p0; p < p1; p += 2) {
@@ -493,7 +496,7 @@ __attribute__((target("avx512f"))) void packed_rows(const T* x, int64_t ldx, con
       }
       for (int j = 0; j < P; ++j) {
         const int64_t n0 = (p + j) * NR, cols = std::min(NR, N - n0);
-        const __mmask16 mask0 = mask(cols), mask1 = mask(cols - L);
+        const __mmask16 mask0 = column_mask(cols), mask1 = column_mask(cols - L);
 #pragma GCC unroll 16
         for (int i = 0; i < R; ++i) {
           T* yp = y + i * N + n0;
